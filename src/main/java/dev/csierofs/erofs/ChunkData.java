@@ -1,0 +1,73 @@
+package dev.csierofs.erofs;
+
+/**
+ * CHUNK_BASED data: the file is cut into chunks of {@code blocksize << chunkbits}; each chunk
+ * is named by a 4-byte block address (block map) or an 8-byte index carrying a device id, so
+ * chunks can live in extra devices (blob devices, or the tar file of a tar-index image).
+ */
+final class ChunkData implements FileData {
+    private static final int BLOCK_MAP_ENTRY = 4;
+    private static final int CHUNK_INDEX_ENTRY = 8;
+    private static final int FORMAT_INDEXES = 0x20;
+    private static final int FORMAT_48BIT = 0x40;
+
+    private final ErofsImage image;
+    private final Inode inode;
+    private final int chunkBits;
+    private final boolean indexes;
+    private final long tableStart;
+    private final int deviceIdMask;
+
+    ChunkData(ErofsImage image, Inode inode) {
+        this.image = image;
+        this.inode = inode;
+        int format = inode.chunkFormat();
+        this.chunkBits = image.superblock().blkszbits() + (format & 0x1f);
+        this.indexes = (format & FORMAT_INDEXES) != 0;
+        int unit = indexes ? CHUNK_INDEX_ENTRY : BLOCK_MAP_ENTRY;
+        this.tableStart = (inode.tailPos() + unit - 1) / unit * unit;
+        int extra = image.superblock().extraDevices();
+        this.deviceIdMask = Integer.highestOneBit(extra + 1) == extra + 1 ? extra : (Integer.highestOneBit(extra + 1) << 1) - 1;
+    }
+
+    @Override
+    public int read(long pos, byte[] dst, int off, int len) throws ErofsException {
+        long size = inode.size();
+        if (pos >= size || len <= 0) {
+            return 0;
+        }
+        int n = (int) Math.min(len, size - pos);
+        int done = 0;
+        byte[] entry = new byte[CHUNK_INDEX_ENTRY];
+        int bits = image.superblock().blkszbits();
+        while (done < n) {
+            long p = pos + done;
+            long chunk = p >>> chunkBits;
+            long inChunk = p - (chunk << chunkBits);
+            int k = (int) Math.min(n - done, (1L << chunkBits) - inChunk);
+            int unit = indexes ? CHUNK_INDEX_ENTRY : BLOCK_MAP_ENTRY;
+            long entryPos = tableStart + chunk * unit;
+            String what = inode.label() + " chunk " + chunk;
+            image.readMeta(inode.inMetabox(), entryPos, entry, 0, unit, what);
+            long startBlk;
+            int device = 0;
+            boolean hole;
+            if (indexes) {
+                long mask = (inode.chunkFormat() & FORMAT_48BIT) != 0 ? (1L << 48) - 1 : (1L << 32) - 1;
+                startBlk = (((long) Le.u16(entry, 0) << 32) | Le.u32(entry, 4)) & mask;
+                hole = ((startBlk ^ -1L) & mask) == 0;
+                device = Le.u16(entry, 2) & deviceIdMask;
+            } else {
+                startBlk = Le.u32(entry, 0);
+                hole = startBlk == 0xffffffffL;
+            }
+            if (hole) {
+                java.util.Arrays.fill(dst, off + done, off + done + k, (byte) 0);
+            } else {
+                image.readPhysical(device, (startBlk << bits) + inChunk, dst, off + done, k, what);
+            }
+            done += k;
+        }
+        return n;
+    }
+}

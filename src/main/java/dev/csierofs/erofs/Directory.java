@@ -1,0 +1,170 @@
+package dev.csierofs.erofs;
+
+import java.util.Arrays;
+import java.util.Optional;
+
+/**
+ * A directory's data: blocks of sorted dirents followed by their names. Lookup is a binary
+ * search over blocks (by each block's first name), then within the block; readdir walks the
+ * blocks from a cookie (see {@link Dirent#nextCookie()}).
+ */
+public final class Directory {
+    /** Cookie that resumes right after the synthesized "." of a dot-omitted directory. */
+    private static final long AFTER_SYNTHETIC_DOT = 1;
+
+    /** Receives entries; returns false to stop (for example when a reply buffer is full). */
+    @FunctionalInterface
+    public interface Visitor {
+        boolean accept(Dirent d) throws ErofsException;
+    }
+
+    private final Inode dir;
+    private final FileData data;
+    private final int blksz;
+    private final long blocks;
+
+    Directory(ErofsImage image, Inode dir) throws ErofsException {
+        if (!dir.isDirectory()) {
+            throw new ErofsException(dir.label(), dir.iloc(), "not a directory");
+        }
+        this.dir = dir;
+        this.data = image.openData(dir);
+        this.blksz = image.blockSize();
+        this.blocks = (dir.size() + blksz - 1) / blksz;
+    }
+
+    /** One parsed directory block. */
+    private final class Block {
+        final long index;
+        final byte[] b;
+        final int len;
+        final int count;
+
+        Block(long index) throws ErofsException {
+            this.index = index;
+            long start = index * blksz;
+            this.len = (int) Math.min(blksz, dir.size() - start);
+            this.b = new byte[len];
+            if (data.read(start, b, 0, len) != len) {
+                throw new ErofsException(where(), start, "directory data ends early");
+            }
+            if (len < Dirent.SIZE) {
+                throw new ErofsException(where(), start, "block of " + len + " bytes cannot hold a dirent");
+            }
+            int nameoff0 = Le.u16(b, 8);
+            if (nameoff0 < Dirent.SIZE || nameoff0 % Dirent.SIZE != 0 || nameoff0 >= len) {
+                throw new ErofsException(where(), start + 8, "bad first name offset " + nameoff0);
+            }
+            this.count = nameoff0 / Dirent.SIZE;
+        }
+
+        String where() {
+            return dir.label() + " directory block " + index;
+        }
+
+        int nameOff(int i) {
+            return Le.u16(b, i * Dirent.SIZE + 8);
+        }
+
+        int nameEnd(int i) throws ErofsException {
+            int start = nameOff(i);
+            int end;
+            if (i + 1 < count) {
+                end = nameOff(i + 1);
+            } else {
+                end = start;
+                while (end < len && b[end] != 0) {
+                    end++;
+                }
+            }
+            if (start < count * Dirent.SIZE || end <= start || end > len || end - start > 255) {
+                throw new ErofsException(where(), index * blksz + i * Dirent.SIZE + 8,
+                        "bad name bounds [" + start + ", " + end + ") in a block of " + len + " bytes");
+            }
+            return end;
+        }
+
+        int compare(int i, byte[] name) throws ErofsException {
+            int s = nameOff(i);
+            return Arrays.compareUnsigned(b, s, nameEnd(i), name, 0, name.length);
+        }
+
+        Dirent entry(int i) throws ErofsException {
+            int s = nameOff(i);
+            byte[] name = Arrays.copyOfRange(b, s, nameEnd(i));
+            long nid = Le.i64(b, i * Dirent.SIZE);
+            int ft = Le.u8(b, i * Dirent.SIZE + 10);
+            long next = i + 1 < count ? index * blksz + (long) (i + 1) * Dirent.SIZE : (index + 1) * blksz;
+            return new Dirent(name, nid, ft, next);
+        }
+    }
+
+    /** Finds {@code name} (no slashes) in this directory. */
+    public Optional<Dirent> lookup(byte[] name) throws ErofsException {
+        if (name.length == 0 || name.length > 255) {
+            return Optional.empty();
+        }
+        long lo = 0, hi = blocks - 1;
+        Block candidate = null;
+        while (lo <= hi) {
+            long mid = (lo + hi) >>> 1;
+            Block blk = new Block(mid);
+            int c = blk.compare(0, name);
+            if (c == 0) {
+                return Optional.of(blk.entry(0));
+            } else if (c > 0) {
+                hi = mid - 1;
+            } else {
+                candidate = blk;
+                lo = mid + 1;
+            }
+        }
+        if (candidate == null) {
+            return Optional.empty();
+        }
+        int l = 1, h = candidate.count - 1;
+        while (l <= h) {
+            int mid = (l + h) >>> 1;
+            int c = candidate.compare(mid, name);
+            if (c == 0) {
+                return Optional.of(candidate.entry(mid));
+            } else if (c > 0) {
+                h = mid - 1;
+            } else {
+                l = mid + 1;
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Lists entries from {@code cookie} (0 for the start), "." and ".." included as the kernel
+     * shows them (a dot-omitted directory gets a synthesized "."). Stops when the visitor does.
+     */
+    public void readdir(long cookie, Visitor visitor) throws ErofsException {
+        long pos = cookie;
+        if (dir.dotOmitted()) {
+            if (cookie == 0) {
+                if (!visitor.accept(new Dirent(new byte[] {'.'}, dir.nid(), Dirent.FT_DIR, AFTER_SYNTHETIC_DOT))) {
+                    return;
+                }
+            }
+            if (pos == AFTER_SYNTHETIC_DOT) {
+                pos = 0;
+            }
+        }
+        if (pos < 0) {
+            return;
+        }
+        long blk = pos / blksz;
+        int idx = (int) ((pos % blksz) / Dirent.SIZE);
+        for (; blk < blocks; blk++, idx = 0) {
+            Block b = new Block(blk);
+            for (int i = idx; i < b.count; i++) {
+                if (!visitor.accept(b.entry(i))) {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+package dev.csierofs.erofs;
+
+/**
+ * FLAT_PLAIN and FLAT_INLINE data: consecutive blocks from {@code startBlk}, and for
+ * FLAT_INLINE the last partial block stored right after the inode and its xattrs.
+ */
+final class FlatData implements FileData {
+    private final ErofsImage image;
+    private final Inode inode;
+    private final long blockedEnd; // bytes [0, blockedEnd) live in data blocks
+
+    FlatData(ErofsImage image, Inode inode) throws ErofsException {
+        this.image = image;
+        this.inode = inode;
+        int bits = image.superblock().blkszbits();
+        long size = inode.size();
+        if (inode.layout() == Inode.FLAT_INLINE) {
+            blockedEnd = (size >>> bits) << bits;
+            long tail = size - blockedEnd;
+            long inBlock = inode.tailPos() & (image.blockSize() - 1);
+            if (tail > 0 && inBlock + tail > image.blockSize()) {
+                throw new ErofsException(inode.label(), inode.tailPos(), "inline tail of " + tail + " bytes crosses a block boundary");
+            }
+        } else {
+            blockedEnd = size;
+        }
+        if (inode.startBlk() != Inode.NULL_ADDR && blockedEnd > 0
+                && (inode.startBlk() < 0 || inode.startBlk() > (Long.MAX_VALUE - blockedEnd) >>> bits)) {
+            throw new ErofsException(inode.label(), inode.iloc(), "start block " + inode.startBlk() + " out of range");
+        }
+    }
+
+    @Override
+    public int read(long pos, byte[] dst, int off, int len) throws ErofsException {
+        long size = inode.size();
+        if (pos >= size || len <= 0) {
+            return 0;
+        }
+        int n = (int) Math.min(len, size - pos);
+        int done = 0;
+        if (pos < blockedEnd) {
+            int k = (int) Math.min(n, blockedEnd - pos);
+            if (inode.startBlk() == Inode.NULL_ADDR) {
+                java.util.Arrays.fill(dst, off, off + k, (byte) 0);
+            } else {
+                long phys = (inode.startBlk() << image.superblock().blkszbits()) + pos;
+                image.readPhysical(0, phys, dst, off, k, inode.label() + " data");
+            }
+            done = k;
+        }
+        if (done < n) {
+            long tailOff = pos + done - blockedEnd;
+            image.readMeta(inode.inMetabox(), inode.tailPos() + tailOff, dst, off + done, n - done, inode.label() + " inline data");
+        }
+        return n;
+    }
+}
