@@ -1,0 +1,11 @@
+package dev.csierofs.cli;
+
+import io.quarkus.picocli.runtime.annotations.TopCommand;
+import picocli.CommandLine.Command;
+
+@TopCommand
+@Command(name = "csi-driver-erofs", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = "EROFS images for Kubernetes: read, check and extract them with our own userspace reader.",
+        subcommands = {InspectCommand.class, LsCommand.class, CatCommand.class, ExtractCommand.class, FsckCommand.class})
+public class MainCommand {
+}

@@ -1,0 +1,181 @@
+package dev.csierofs.sys;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The few libc calls Java lacks, bound with java.lang.foreign. Each captures errno and turns a
+ * failure into a {@link SyscallException} that names the call, its subject and the error.
+ * Paths are raw bytes: names in an image need not be valid UTF-8, and java.nio.file cannot
+ * create such names.
+ */
+public final class Libc {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option CAPTURE = Linker.Option.captureCallState("errno");
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+    private static final java.lang.foreign.AddressLayout PTR = ValueLayout.ADDRESS;
+
+    private static final int AT_FDCWD = -100;
+    private static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    private static final int EINTR = 4;
+
+    public static final int O_WRONLY = 01;
+    public static final int O_CREAT = 0100;
+    public static final int O_EXCL = 0200;
+    public static final int O_NOFOLLOW = 0400000;
+    public static final int O_CLOEXEC = 02000000;
+
+    private static final MethodHandle MKNOD = bind("mknod", FunctionDescriptor.of(INT, PTR, INT, LONG));
+    private static final MethodHandle LCHOWN = bind("lchown", FunctionDescriptor.of(INT, PTR, INT, INT));
+    private static final MethodHandle CHMOD = bind("chmod", FunctionDescriptor.of(INT, PTR, INT));
+    private static final MethodHandle LSETXATTR = bind("lsetxattr", FunctionDescriptor.of(INT, PTR, PTR, PTR, LONG, INT));
+    private static final MethodHandle UTIMENSAT = bind("utimensat", FunctionDescriptor.of(INT, INT, PTR, PTR, INT));
+    private static final MethodHandle OPEN = bind("open", FunctionDescriptor.of(INT, PTR, INT, INT));
+    private static final MethodHandle CLOSE = bind("close", FunctionDescriptor.of(INT, INT));
+    private static final MethodHandle PWRITE = bind("pwrite", FunctionDescriptor.of(LONG, INT, PTR, LONG, LONG));
+    private static final MethodHandle FTRUNCATE = bind("ftruncate", FunctionDescriptor.of(INT, INT, LONG));
+    private static final MethodHandle MKDIR = bind("mkdir", FunctionDescriptor.of(INT, PTR, INT));
+    private static final MethodHandle SYMLINK = bind("symlink", FunctionDescriptor.of(INT, PTR, PTR));
+    private static final MethodHandle LINK = bind("link", FunctionDescriptor.of(INT, PTR, PTR));
+    private static final MethodHandle STRERROR = LINKER.downcallHandle(LIBC.find("strerror").orElseThrow(),
+            FunctionDescriptor.of(PTR, INT));
+
+    private Libc() {
+    }
+
+    private static MethodHandle bind(String name, FunctionDescriptor fd) {
+        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name)), fd, CAPTURE);
+    }
+
+    /** One downcall: gets the errno capture segment and an arena for its arguments. */
+    @FunctionalInterface
+    private interface Call {
+        long invoke(MemorySegment state, Arena arena) throws Throwable;
+    }
+
+    /** Runs a call that returns -1 on failure, retrying on EINTR; returns its result. */
+    private static long call(String name, String subject, Call c) throws SyscallException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = a.allocate(CALL_STATE);
+            while (true) {
+                long r = c.invoke(st, a);
+                if (r != -1) {
+                    return r;
+                }
+                int errno = (int) ERRNO.get(st, 0L);
+                if (errno != EINTR) {
+                    throw new SyscallException(name, subject, errno, strerror(errno));
+                }
+            }
+        } catch (SyscallException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(name + " downcall failed", t);
+        }
+    }
+
+    private static String str(byte[] path) {
+        return new String(path, StandardCharsets.UTF_8);
+    }
+
+    private static MemorySegment cstr(Arena a, byte[] s) {
+        MemorySegment m = a.allocate(s.length + 1L);
+        MemorySegment.copy(s, 0, m, ValueLayout.JAVA_BYTE, 0, s.length);
+        m.set(ValueLayout.JAVA_BYTE, s.length, (byte) 0);
+        return m;
+    }
+
+    /** Linux's dev_t encoding of a major:minor pair (glibc's makedev). */
+    public static long makedev(int major, int minor) {
+        long ma = major & 0xffffffffL, mi = minor & 0xffffffffL;
+        return ((ma & 0x00000fffL) << 8) | ((ma & 0xfffff000L) << 32) | (mi & 0x000000ffL) | ((mi & 0xffffff00L) << 12);
+    }
+
+    public static void mknod(byte[] path, int mode, int major, int minor) throws SyscallException {
+        call("mknod", str(path), (st, a) -> (int) MKNOD.invokeExact(st, cstr(a, path), mode, makedev(major, minor)));
+    }
+
+    public static void lchown(byte[] path, long uid, long gid) throws SyscallException {
+        call("lchown", str(path), (st, a) -> (int) LCHOWN.invokeExact(st, cstr(a, path), (int) uid, (int) gid));
+    }
+
+    public static void chmod(byte[] path, int mode) throws SyscallException {
+        call("chmod", str(path), (st, a) -> (int) CHMOD.invokeExact(st, cstr(a, path), mode));
+    }
+
+    public static void lsetxattr(byte[] path, byte[] name, byte[] value) throws SyscallException {
+        call("lsetxattr", str(path) + ", " + str(name), (st, a) -> {
+            MemorySegment v = a.allocate(Math.max(1, value.length));
+            MemorySegment.copy(value, 0, v, ValueLayout.JAVA_BYTE, 0, value.length);
+            return (int) LSETXATTR.invokeExact(st, cstr(a, path), cstr(a, name), v, (long) value.length, 0);
+        });
+    }
+
+    /** Sets atime and mtime (seconds may be negative) without following a symlink. */
+    public static void lutimens(byte[] path, long sec, int nsec) throws SyscallException {
+        call("utimensat", str(path), (st, a) -> {
+            MemorySegment ts = a.allocate(32, 8);
+            for (int i = 0; i < 2; i++) {
+                ts.set(LONG, i * 16L, sec);
+                ts.set(LONG, i * 16L + 8, nsec);
+            }
+            return (int) UTIMENSAT.invokeExact(st, AT_FDCWD, cstr(a, path), ts, AT_SYMLINK_NOFOLLOW);
+        });
+    }
+
+    /** open(2); returns the fd. */
+    public static int open(byte[] path, int flags, int mode) throws SyscallException {
+        return (int) call("open", str(path), (st, a) -> (int) OPEN.invokeExact(st, cstr(a, path), flags, mode));
+    }
+
+    public static void close(int fd) throws SyscallException {
+        call("close", "fd " + fd, (st, a) -> (int) CLOSE.invokeExact(st, fd));
+    }
+
+    /** Writes all {@code len} bytes of native memory {@code buf} at file offset {@code offset}. */
+    public static void pwriteFully(int fd, MemorySegment buf, long len, long offset) throws SyscallException {
+        long done = 0;
+        while (done < len) {
+            long d = done;
+            done += call("pwrite", "fd " + fd, (st, a) -> (long) PWRITE.invokeExact(st, fd, buf.asSlice(d), len - d, offset + d));
+        }
+    }
+
+    public static void ftruncate(int fd, long size) throws SyscallException {
+        call("ftruncate", "fd " + fd, (st, a) -> (int) FTRUNCATE.invokeExact(st, fd, size));
+    }
+
+    public static void mkdir(byte[] path, int mode) throws SyscallException {
+        call("mkdir", str(path), (st, a) -> (int) MKDIR.invokeExact(st, cstr(a, path), mode));
+    }
+
+    public static void symlink(byte[] target, byte[] path) throws SyscallException {
+        call("symlink", str(path), (st, a) -> (int) SYMLINK.invokeExact(st, cstr(a, target), cstr(a, path)));
+    }
+
+    public static void link(byte[] existing, byte[] path) throws SyscallException {
+        call("link", str(path), (st, a) -> (int) LINK.invokeExact(st, cstr(a, existing), cstr(a, path)));
+    }
+
+    public static String strerror(int errno) {
+        try {
+            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            return s.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "errno " + errno;
+        }
+    }
+}

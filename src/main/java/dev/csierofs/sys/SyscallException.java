@@ -1,0 +1,23 @@
+package dev.csierofs.sys;
+
+import java.io.IOException;
+
+/** A failed libc call: names the call, its subject (usually a path) and the errno. */
+public class SyscallException extends IOException {
+    private final String call;
+    private final int errno;
+
+    public SyscallException(String call, String subject, int errno, String reason) {
+        super(call + "(" + subject + "): " + reason + " (errno " + errno + ")");
+        this.call = call;
+        this.errno = errno;
+    }
+
+    public String call() {
+        return call;
+    }
+
+    public int errno() {
+        return errno;
+    }
+}
