@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * exactly the manifest the kernel gave for it: type, mode, owners, size, nlink, mtime, symlink
  * targets, rdev, xattrs, content hash and hard-link grouping of every path.
  */
-class FixtureManifestTest {
+public class FixtureManifestTest {
 
     static List<String> fixtures() throws Exception {
         return Fixtures.names();
@@ -31,7 +31,7 @@ class FixtureManifestTest {
         assertManifestsEqual(name, expected, actual);
     }
 
-    static void assertManifestsEqual(String name, List<String> expected, List<String> actual) {
+    public static void assertManifestsEqual(String name, List<String> expected, List<String> actual) {
         if (expected.equals(actual)) {
             return;
         }

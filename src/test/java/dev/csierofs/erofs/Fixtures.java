@@ -42,4 +42,28 @@ public final class Fixtures {
     public static List<String> manifest(String name) throws java.io.IOException {
         return Files.readAllLines(dir().resolve(name + ".manifest"));
     }
+
+    /** The manifest of a directory tree (a kernel mount, or an extracted tree) by manifest.py. */
+    public static List<String> manifestOfTree(Path dir) throws Exception {
+        Process p = new ProcessBuilder("python3", dir().resolve("manifest.py").toString(), dir.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        List<String> lines = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII).lines().toList();
+        if (p.waitFor() != 0) {
+            throw new IllegalStateException("manifest.py failed on " + dir);
+        }
+        return lines;
+    }
+
+    /** A manifest with directory sizes blanked: they belong to the filesystem a tree sits on. */
+    public static List<String> withoutDirSizes(List<String> lines) {
+        List<String> out = new ArrayList<>();
+        for (String l : lines) {
+            String[] f = l.split("\t", -1);
+            if (f.length > 5 && f[1].equals("dir")) {
+                f[5] = "*";
+            }
+            out.add(String.join("\t", f));
+        }
+        return out;
+    }
 }

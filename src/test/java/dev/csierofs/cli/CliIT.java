@@ -1,0 +1,154 @@
+package dev.csierofs.cli;
+
+import dev.csierofs.erofs.Fixtures;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Runs the packaged command line exactly as a user does, through bin/csi-driver-erofs. */
+class CliIT {
+    private static final Path ROOT = Path.of(System.getProperty("project.root", ".")).toAbsolutePath();
+    private static final Path SAMPLE = ROOT.resolve("examples/sample.erofs");
+
+    record Run(int exit, byte[] out, String err) {
+        String text() {
+            return new String(out, StandardCharsets.UTF_8);
+        }
+    }
+
+    static Run run(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ROOT.resolve("bin/csi-driver-erofs").toString());
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).start();
+        p.getOutputStream().close();
+        var out = p.getInputStream().readAllBytes();
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        return new Run(p.waitFor(), out, err);
+    }
+
+    /** A failure is exactly one line on stderr naming the problem, and exit status 1. */
+    static void assertOneLineError(Run r, String expected) {
+        assertEquals(1, r.exit(), r.err());
+        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(1, lines.size(), "expected one error line, got:\n" + r.err());
+        assertTrue(lines.get(0).startsWith("csi-driver-erofs: "), lines.get(0));
+        assertTrue(lines.get(0).contains(expected), lines.get(0) + " does not mention " + expected);
+    }
+
+    @Test
+    void inspectShowsSuperblockAndCounts() throws Exception {
+        Run r = run("inspect", SAMPLE.toString());
+        assertEquals(0, r.exit(), r.err());
+        String t = r.text();
+        assertTrue(t.contains("block size:        4096 bytes"), t);
+        assertTrue(t.contains("checksum:          crc32c"), t);
+        assertTrue(t.contains("incompat features: lz4_0padding"), t);
+        assertTrue(t.contains("tree:              9 directories, 4 files"), t);
+    }
+
+    @Test
+    void lsLongRecursiveShowsTypesAndTargets() throws Exception {
+        Run r = run("ls", "-l", "-R", SAMPLE.toString());
+        assertEquals(0, r.exit(), r.err());
+        String t = r.text();
+        assertTrue(t.contains("/usr/bin:"), t);
+        assertTrue(t.contains("readme -> ../share/doc/sample/README.txt"), t);
+        assertTrue(t.lines().anyMatch(l -> l.startsWith("-rwsr-xr-x") && l.endsWith(" true")), t);
+        assertTrue(t.lines().anyMatch(l -> l.startsWith("prw-r--r--") && l.endsWith(" fifo")), t);
+    }
+
+    @Test
+    void catWritesExactBytes() throws Exception {
+        Run r = run("cat", Fixtures.image("plain").toString(), "/usr/lib/x86_64-linux-gnu/libmd.so.0.0.5");
+        assertEquals(0, r.exit(), r.err());
+        String expected = Fixtures.manifest("plain").stream().filter(l -> l.startsWith("/usr/lib/x86_64-linux-gnu/libmd.so.0.0.5\t"))
+                .findFirst().orElseThrow().split("\t")[11];
+        assertEquals(expected, HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(r.out())));
+    }
+
+    /** extract of the sample equals the kernel's own mount of it, path by path. */
+    @Test
+    void extractMatchesKernelMount(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("out");
+        Run r = run("extract", SAMPLE.toString(), out.toString());
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.err().contains("extracted 9 directories"), r.err());
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        exec("mount", "-t", "erofs", "-o", "ro", SAMPLE.toString(), mnt.toString());
+        List<String> kernel;
+        try {
+            kernel = manifest(mnt);
+        } finally {
+            exec("umount", mnt.toString());
+        }
+        dev.csierofs.erofs.FixtureManifestTest.assertManifestsEqual("sample",
+                Fixtures.withoutDirSizes(kernel),
+                Fixtures.withoutDirSizes(manifest(out)));
+    }
+
+    @Test
+    void fsckPassesCleanImageAndReportsBrokenFile(@TempDir Path tmp) throws Exception {
+        Run ok = run("fsck", SAMPLE.toString());
+        assertEquals(0, ok.exit(), ok.err());
+        assertTrue(ok.err().contains("0 problem(s)"), ok.err());
+
+        byte[] img = Files.readAllBytes(Fixtures.image("plain"));
+        // Corrupt the first dirent of the deepest tower directory, whose entries are stored inline.
+        long direntPos;
+        try (var image = dev.csierofs.erofs.ErofsImage.open(Fixtures.image("plain"))) {
+            var dir = image.resolve("/srv/tower/t01/t02/t03/t04/t05/t06/t07/t08/t09/t10/t11/t12").orElseThrow();
+            assertEquals(dev.csierofs.erofs.Inode.FLAT_INLINE, dir.layout());
+            assertTrue(dir.size() < 4096);
+            direntPos = dir.tailPos();
+        }
+        img[(int) direntPos + 8] = (byte) 0xff; // nameoff of the first dirent: out of range
+        img[(int) direntPos + 9] = (byte) 0x7f;
+        Path bad = tmp.resolve("bad.erofs");
+        Files.write(bad, img);
+        Run r = run("fsck", bad.toString());
+        assertEquals(1, r.exit(), r.err());
+        assertTrue(r.text().startsWith("/srv/tower/t01/t02/t03/t04/t05/t06/t07/t08/t09/t10/t11/t12: "), r.text());
+        assertTrue(r.text().contains("directory block 0"), r.text());
+        assertTrue(r.err().contains("1 problem(s)"), r.err());
+    }
+
+    @Test
+    void errorsAreOneClearLine(@TempDir Path tmp) throws Exception {
+        assertOneLineError(run("inspect", tmp.resolve("missing.erofs").toString()), "does not exist");
+        Path notErofs = Files.write(tmp.resolve("zeros.img"), new byte[8192]);
+        assertOneLineError(run("inspect", notErofs.toString()), "not an EROFS image");
+        assertOneLineError(run("ls", Fixtures.image("blobdev").toString()), "use --device");
+        assertOneLineError(run("cat", SAMPLE.toString(), "/usr/bin"), "not a regular file");
+        assertOneLineError(run("cat", SAMPLE.toString(), "/nope"), "no such file");
+
+        byte[] img = Files.readAllBytes(Fixtures.image("compact"));
+        img[1024 + 80 + 1] |= 0x40; // incompat bit 0x4000; checked before the checksum, so the refusal names the bit
+        Path unknown = Files.write(tmp.resolve("unknown.erofs"), img);
+        assertOneLineError(run("inspect", unknown.toString()), "0x4000");
+
+        Path target = Files.createDirectory(tmp.resolve("full"));
+        Files.writeString(target.resolve("x"), "x");
+        assertOneLineError(run("extract", SAMPLE.toString(), target.toString()), "is not empty");
+    }
+
+    private static List<String> manifest(Path dir) throws Exception {
+        return Fixtures.manifestOfTree(dir);
+    }
+
+    private static void exec(String... cmd) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(cmd).inheritIO().start();
+        assertEquals(0, p.waitFor(), String.join(" ", cmd));
+    }
+}
