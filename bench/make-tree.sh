@@ -21,12 +21,11 @@ for root, limit in halves:
                 st = os.lstat(p)
             except OSError:
                 continue
-            if total >= limit:
-                break
+            size = 0 if os.path.islink(p) else st.st_size
+            if total + size > limit:
+                continue  # a file that would overshoot the budget (e.g. libLLVM) is skipped
             picked.append(p)
-            total += st.st_size if not os.path.islink(p) else 0
-        if total >= limit:
-            break
+            total += size
 with open(os.path.join(out, ".list"), "w") as fh:
     fh.write("\n".join(x.lstrip("/") for x in picked) + "\n")
 PY
