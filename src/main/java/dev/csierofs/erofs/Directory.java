@@ -30,7 +30,7 @@ public final class Directory {
         this.dir = dir;
         this.data = image.openData(dir);
         this.blksz = image.blockSize();
-        this.blocks = (dir.size() + blksz - 1) / blksz;
+        this.blocks = dir.size() / blksz + (dir.size() % blksz != 0 ? 1 : 0); // no overflow for i_size near 2^63
     }
 
     /** One parsed directory block. */

@@ -32,6 +32,9 @@ final class FlatData implements FileData {
 
     @Override
     public int read(long pos, byte[] dst, int off, int len) throws ErofsException {
+        if (pos < 0) {
+            throw new ErofsException(inode.label(), pos, "negative read position");
+        }
         long size = inode.size();
         if (pos >= size || len <= 0) {
             return 0;

@@ -1,5 +1,6 @@
 package dev.csierofs.erofs;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -54,10 +55,65 @@ public final class TreeWalker {
         walk(new byte[] {'/'}, image.root(), visitor);
     }
 
+    /** Longest path a walk goes into: PATH_MAX less its NUL, as fsck.erofs; deeper paths are reported and skipped. */
+    public static final int MAX_PATH = 4095;
+
+    /** A directory being walked: its entries and the next one to visit. */
+    private static final class Frame {
+        final byte[] path;
+        final Inode dir;
+        final List<Dirent> children;
+        int next;
+
+        Frame(byte[] path, Inode dir, List<Dirent> children) {
+            this.path = path;
+            this.dir = dir;
+            this.children = children;
+        }
+    }
+
+    // An explicit stack, not recursion: a hostile image can nest directories deeper than any thread stack.
     private void walkDir(byte[] path, Inode dir, Visitor visitor) throws java.io.IOException {
+        ArrayDeque<Frame> stack = new ArrayDeque<>();
+        Frame top = enter(path, dir);
+        if (top != null) {
+            stack.push(top);
+        }
+        while (!stack.isEmpty()) {
+            Frame f = stack.peek();
+            if (f.next == f.children.size()) {
+                stack.pop();
+                continue;
+            }
+            Dirent d = f.children.get(f.next++);
+            byte[] child = join(f.path, d.name());
+            if (child.length > MAX_PATH) {
+                errors.onError(child, new ErofsException(f.dir.label(), f.dir.iloc(),
+                        "path of " + child.length + " bytes exceeds PATH_MAX (" + (MAX_PATH + 1) + ")"));
+                continue;
+            }
+            Inode inode;
+            try {
+                inode = image.inode(d.nid());
+            } catch (ErofsException e) {
+                errors.onError(child, e);
+                continue;
+            }
+            visitor.visit(child, inode);
+            if (inode.isDirectory()) {
+                Frame c = enter(child, inode);
+                if (c != null) {
+                    stack.push(c);
+                }
+            }
+        }
+    }
+
+    /** Lists a directory to walk, or returns null when it was reached before (reported as an error). */
+    private Frame enter(byte[] path, Inode dir) throws ErofsException {
         if (!seenDirs.add(dir.nid())) {
             errors.onError(path, new ErofsException(dir.label(), dir.iloc(), "directory reached twice (cycle in the tree)"));
-            return;
+            return null;
         }
         List<Dirent> children = new ArrayList<>();
         try {
@@ -70,20 +126,7 @@ public final class TreeWalker {
         } catch (ErofsException e) {
             errors.onError(path, e); // entries read before the error are still walked
         }
-        for (Dirent d : children) {
-            byte[] child = join(path, d.name());
-            Inode inode;
-            try {
-                inode = image.inode(d.nid());
-            } catch (ErofsException e) {
-                errors.onError(child, e);
-                continue;
-            }
-            visitor.visit(child, inode);
-            if (inode.isDirectory()) {
-                walkDir(child, inode, visitor);
-            }
-        }
+        return new Frame(path, dir, children);
     }
 
     public static byte[] join(byte[] parent, byte[] name) {
