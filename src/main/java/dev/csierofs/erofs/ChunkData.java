@@ -41,36 +41,47 @@ final class ChunkData implements FileData {
         }
         int n = (int) Math.min(len, size - pos);
         int done = 0;
-        byte[] entry = new byte[CHUNK_INDEX_ENTRY];
         int bits = image.superblock().blkszbits();
         while (done < n) {
             long p = pos + done;
-            long chunk = p >>> chunkBits;
-            long inChunk = p - (chunk << chunkBits);
+            long index = p >>> chunkBits;
+            long inChunk = p - (index << chunkBits);
             int k = (int) Math.min(n - done, (1L << chunkBits) - inChunk);
-            int unit = indexes ? CHUNK_INDEX_ENTRY : BLOCK_MAP_ENTRY;
-            long entryPos = tableStart + chunk * unit;
-            String what = inode.label() + " chunk " + chunk;
-            image.readMeta(inode.inMetabox(), entryPos, entry, 0, unit, what);
-            long startBlk;
-            int device = 0;
-            boolean hole;
-            if (indexes) {
-                long mask = (inode.chunkFormat() & FORMAT_48BIT) != 0 ? (1L << 48) - 1 : (1L << 32) - 1;
-                startBlk = (((long) Le.u16(entry, 0) << 32) | Le.u32(entry, 4)) & mask;
-                hole = ((startBlk ^ -1L) & mask) == 0;
-                device = Le.u16(entry, 2) & deviceIdMask;
-            } else {
-                startBlk = Le.u32(entry, 0);
-                hole = startBlk == 0xffffffffL;
-            }
-            if (hole) {
+            Chunk c = chunk(index);
+            if (c.hole) {
                 java.util.Arrays.fill(dst, off + done, off + done + k, (byte) 0);
             } else {
-                image.readPhysical(device, (startBlk << bits) + inChunk, dst, off + done, k, what);
+                image.readPhysical(c.device, (c.startBlk << bits) + inChunk, dst, off + done, k, inode.label() + " chunk " + index);
             }
             done += k;
         }
         return n;
+    }
+
+    /** Where one chunk lives: a hole, or a start block on a device. */
+    private record Chunk(boolean hole, int device, long startBlk) {
+    }
+
+    private Chunk chunk(long index) throws ErofsException {
+        int unit = indexes ? CHUNK_INDEX_ENTRY : BLOCK_MAP_ENTRY;
+        byte[] entry = new byte[unit];
+        image.readMeta(inode.inMetabox(), tableStart + index * unit, entry, 0, unit, inode.label() + " chunk " + index);
+        if (indexes) {
+            long mask = (inode.chunkFormat() & FORMAT_48BIT) != 0 ? (1L << 48) - 1 : (1L << 32) - 1;
+            long startBlk = (((long) Le.u16(entry, 0) << 32) | Le.u32(entry, 4)) & mask;
+            return new Chunk(((startBlk ^ -1L) & mask) == 0, Le.u16(entry, 2) & deviceIdMask, startBlk);
+        }
+        long startBlk = Le.u32(entry, 0);
+        return new Chunk(startBlk == 0xffffffffL, 0, startBlk);
+    }
+
+    @Override
+    public long nextData(long pos) throws ErofsException {
+        long size = inode.size();
+        long p = Math.max(pos, 0);
+        while (p < size && chunk(p >>> chunkBits).hole) {
+            p = ((p >>> chunkBits) + 1) << chunkBits;
+        }
+        return Math.min(p, size);
     }
 }

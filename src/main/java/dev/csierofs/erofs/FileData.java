@@ -7,4 +7,12 @@ public interface FileData {
      * short only at end of file (0 at or past it). Holes read as zeros.
      */
     int read(long pos, byte[] dst, int off, int len) throws ErofsException;
+
+    /**
+     * SEEK_DATA: the first offset at or after {@code pos} that may hold data, or the file size if
+     * only a hole remains. A layout that cannot tell holes apart answers {@code pos}.
+     */
+    default long nextData(long pos) throws ErofsException {
+        return pos;
+    }
 }

@@ -57,4 +57,12 @@ final class FlatData implements FileData {
         }
         return n;
     }
+
+    @Override
+    public long nextData(long pos) {
+        if (inode.startBlk() == Inode.NULL_ADDR && pos < blockedEnd) {
+            return blockedEnd; // no data blocks: everything before the inline tail is a hole
+        }
+        return Math.min(Math.max(pos, 0), inode.size());
+    }
 }

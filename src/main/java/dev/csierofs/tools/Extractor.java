@@ -136,7 +136,7 @@ public final class Extractor {
             FileData data = image.openData(inode);
             long size = inode.size();
             long pos = 0;
-            while (pos < size) {
+            while ((pos = data.nextData(pos)) < size) { // holes are skipped, not read as zeros
                 int n = data.read(pos, buf, 0, (int) Math.min(BUF, size - pos));
                 if (n <= 0) {
                     throw new ErofsException(inode.label(), pos, "data ends before its size " + size);
