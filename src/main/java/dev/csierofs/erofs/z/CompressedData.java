@@ -44,6 +44,14 @@ public final class CompressedData implements FileData {
     private volatile Extent lastExtent;
     private volatile Decoded lastDecoded;
     private volatile RawWindow rawWindow;
+    private volatile Failure lastFailure;
+
+    /**
+     * The last extent that failed to decode. A corrupt extent is then refused at once instead of
+     * being decoded again on every read (a damaged metabox is read once per inode lookup).
+     */
+    private record Failure(long la, ErofsException error) {
+    }
 
     private record Decoded(long la, byte[] data) {
     }
@@ -143,9 +151,7 @@ public final class CompressedData implements FileData {
                 default -> {
                     if (p == e.la() && k == e.llen()) {
                         // the whole extent is wanted: decode in place
-                        checkExtent(e);
-                        decodeInto(e, dst, off + done);
-                        count();
+                        decodeOnce(e, dst, off + done);
                     } else {
                         byte[] data = decoded(e);
                         lastDecoded = new Decoded(e.la(), data);
@@ -199,10 +205,26 @@ public final class CompressedData implements FileData {
         }
         checkExtent(e);
         data = new byte[(int) e.llen()];
-        decodeInto(e, data, 0);
-        count();
+        decodeOnce(e, data, 0);
         ExtentCache.GLOBAL.put(key, data);
         return data;
+    }
+
+    /** Checks and decodes one extent into {@code dst}, remembering a failure so it is not retried. */
+    private void decodeOnce(Extent e, byte[] dst, int off) throws ErofsException {
+        Failure f = lastFailure;
+        if (f != null && f.la == e.la()) {
+            throw new ErofsException(f.error.structure(), f.error.offset(), f.error.getMessage().substring(
+                    f.error.getMessage().indexOf(": ") + 2) + " (known bad extent)");
+        }
+        try {
+            checkExtent(e);
+            decodeInto(e, dst, off);
+            count();
+        } catch (ErofsException x) {
+            lastFailure = new Failure(e.la(), x);
+            throw x;
+        }
     }
 
     /** Names a pcluster in error messages; built only when a message is needed. */
