@@ -23,11 +23,14 @@ public class ExtractCommand implements Callable<Integer> {
     @Option(names = {"-v", "--verbose"}, description = "print each path as it is extracted")
     boolean verbose;
 
+    @Option(names = "--threads", paramLabel = "N", description = "threads writing file content (default: one per core)")
+    int threads = Math.max(2, Runtime.getRuntime().availableProcessors());
+
     @Override
     public Integer call() throws Exception {
         long t0 = System.nanoTime();
         try (ErofsImage image = img.open()) {
-            Extractor.Stats s = new Extractor(image, dir, verbose ? System.out::println : null).extract();
+            Extractor.Stats s = new Extractor(image, dir, verbose ? System.out::println : null, threads).extract();
             System.err.printf("extracted %d directories, %d files (%d bytes), %d symlinks, %d special files, %d hard links into %s in %.2f s%n",
                     s.directories(), s.files(), s.bytes(), s.symlinks(), s.specials(), s.hardLinks(), dir, (System.nanoTime() - t0) / 1e9);
         }

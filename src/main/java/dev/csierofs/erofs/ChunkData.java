@@ -84,4 +84,19 @@ final class ChunkData implements FileData {
         }
         return Math.min(p, size);
     }
+
+    @Override
+    public ErofsImage.StoredRange stored(long pos) throws ErofsException {
+        if (pos < 0 || pos >= inode.size()) {
+            return null;
+        }
+        long index = pos >>> chunkBits;
+        Chunk c = chunk(index);
+        if (c.hole) {
+            return null;
+        }
+        long inChunk = pos - (index << chunkBits);
+        long want = Math.min((1L << chunkBits) - inChunk, inode.size() - pos);
+        return image.locate(c.device, (c.startBlk << image.superblock().blkszbits()) + inChunk, want, inode.label() + " chunk " + index);
+    }
 }

@@ -214,26 +214,50 @@ public final class ErofsImage implements Closeable {
      * addresses (flattened multi-device images).
      */
     public void readPhysical(int deviceId, long pos, byte[] dst, int off, int len, String what) throws ErofsException {
+        StoredRange r = locate(deviceId, pos, len, what);
+        if (r.length() < len) {
+            throw shortfall(what, pos, len, r.source());
+        }
+        r.source().readFully(r.offset(), dst, off, len, what);
+    }
+
+    /** Bytes stored verbatim in one backing file: {@code length} bytes at {@code offset} of {@code source}. */
+    public record StoredRange(ImageSource source, long offset, long length) {
+    }
+
+    /**
+     * Where physical address {@code pos} of device {@code deviceId} lives, as {@link #readPhysical}
+     * would read it, and how many bytes from there are contiguous in that file (at most
+     * {@code want}). Lets callers move verbatim data without copying it through the heap.
+     */
+    public StoredRange locate(int deviceId, long pos, long want, String what) throws ErofsException {
         if (deviceId < 0 || deviceId > devices.size()) {
             throw new ErofsException(what, pos, "device id " + deviceId + " but the image has " + devices.size() + " extra device(s)");
         }
+        ImageSource src = deviceId == 0 ? primary : devices.get(deviceId - 1);
+        long off = pos;
+        long limit = src.size();
         if (deviceId == 0) {
             for (int i = 0; i < deviceSlots.size(); i++) {
                 DeviceSlot d = deviceSlots.get(i);
-                if (d.uniaddr() == 0) {
-                    continue;
-                }
                 long start = d.uniaddr() << sb.blkszbits();
                 long length = d.blocks() << sb.blkszbits();
-                if (pos >= start && pos < start + length) {
-                    devices.get(i).readFully(pos - start, dst, off, len, what);
-                    return;
+                if (d.uniaddr() != 0 && pos >= start && pos < start + length) {
+                    src = devices.get(i);
+                    off = pos - start;
+                    limit = Math.min(src.size(), length);
+                    break;
                 }
             }
-            primary.readFully(pos, dst, off, len, what);
-        } else {
-            devices.get(deviceId - 1).readFully(pos, dst, off, len, what);
         }
+        if (off < 0 || off >= limit) {
+            throw shortfall(what, pos, want, src);
+        }
+        return new StoredRange(src, off, Math.min(want, limit - off));
+    }
+
+    private static ErofsException shortfall(String what, long pos, long want, ImageSource src) {
+        return new ErofsException(what, pos, want + " bytes needed but " + src.name() + " has only " + src.size() + " bytes");
     }
 
     /** The decoded data of the packed inode (fragments, long xattr prefixes); null if none. */

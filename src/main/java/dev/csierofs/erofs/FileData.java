@@ -15,4 +15,12 @@ public interface FileData {
     default long nextData(long pos) throws ErofsException {
         return pos;
     }
+
+    /**
+     * Where the bytes at {@code pos} are stored verbatim in a backing file, and for how long, so
+     * they can be copied without decoding; null when they are not (compressed, inline, a hole).
+     */
+    default ErofsImage.StoredRange stored(long pos) throws ErofsException {
+        return null;
+    }
 }

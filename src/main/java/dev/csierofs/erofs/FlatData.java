@@ -65,4 +65,13 @@ final class FlatData implements FileData {
         }
         return Math.min(Math.max(pos, 0), inode.size());
     }
+
+    @Override
+    public ErofsImage.StoredRange stored(long pos) throws ErofsException {
+        if (pos < 0 || pos >= blockedEnd || inode.startBlk() == Inode.NULL_ADDR) {
+            return null;
+        }
+        long phys = (inode.startBlk() << image.superblock().blkszbits()) + pos;
+        return image.locate(0, phys, blockedEnd - pos, inode.label() + " data");
+    }
 }

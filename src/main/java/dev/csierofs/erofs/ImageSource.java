@@ -13,12 +13,14 @@ import java.nio.file.StandardOpenOption;
  */
 public final class ImageSource implements Closeable {
 
+    private final Path path;
     private final String name;
     private final FileChannel channel;
     private final long size;
 
-    private ImageSource(String name, FileChannel channel, long size) {
-        this.name = name;
+    private ImageSource(Path path, FileChannel channel, long size) {
+        this.path = path;
+        this.name = path.toString();
         this.channel = channel;
         this.size = size;
     }
@@ -26,11 +28,16 @@ public final class ImageSource implements Closeable {
     public static ImageSource open(Path path) throws IOException {
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
         try {
-            return new ImageSource(path.toString(), ch, ch.size());
+            return new ImageSource(path, ch, ch.size());
         } catch (IOException | RuntimeException e) {
             ch.close();
             throw e;
         }
+    }
+
+    /** The file behind this source, for callers that hand byte ranges to the kernel (copy_file_range). */
+    public Path path() {
+        return path;
     }
 
     public String name() {

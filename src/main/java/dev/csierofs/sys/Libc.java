@@ -50,6 +50,8 @@ public final class Libc {
     private static final MethodHandle MKDIR = bind("mkdir", FunctionDescriptor.of(INT, PTR, INT));
     private static final MethodHandle SYMLINK = bind("symlink", FunctionDescriptor.of(INT, PTR, PTR));
     private static final MethodHandle LINK = bind("link", FunctionDescriptor.of(INT, PTR, PTR));
+    private static final MethodHandle COPY_FILE_RANGE = bind("copy_file_range",
+            FunctionDescriptor.of(LONG, INT, PTR, INT, PTR, LONG, INT));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(LIBC.find("strerror").orElseThrow(),
             FunctionDescriptor.of(PTR, INT));
 
@@ -151,6 +153,27 @@ public final class Libc {
         while (done < len) {
             long d = done;
             done += call("pwrite", "fd " + fd, (st, a) -> (long) PWRITE.invokeExact(st, fd, buf.asSlice(d), len - d, offset + d));
+        }
+    }
+
+    /**
+     * Copies {@code len} bytes from {@code in} at {@code inOff} to {@code out} at {@code outOff}
+     * inside the kernel (copy_file_range(2)): no copy through user memory.
+     */
+    public static void copyFileRange(int in, long inOff, int out, long outOff, long len) throws SyscallException {
+        long done = 0;
+        while (done < len) {
+            long d = done;
+            long n = call("copy_file_range", "fd " + in + " -> fd " + out, (st, a) -> {
+                MemorySegment offs = a.allocate(LONG, 2);
+                offs.setAtIndex(LONG, 0, inOff + d);
+                offs.setAtIndex(LONG, 1, outOff + d);
+                return (long) COPY_FILE_RANGE.invokeExact(st, in, offs, out, offs.asSlice(8), len - d, 0);
+            });
+            if (n == 0) {
+                throw new SyscallException("copy_file_range", "fd " + in, 0, "source ended " + (len - done) + " bytes early");
+            }
+            done += n;
         }
     }
 

@@ -2,63 +2,129 @@ package dev.csierofs.tools;
 
 import dev.csierofs.erofs.ErofsException;
 import dev.csierofs.erofs.ErofsImage;
+import dev.csierofs.erofs.Escape;
 import dev.csierofs.erofs.FileData;
 import dev.csierofs.erofs.Inode;
 import dev.csierofs.erofs.TreeWalker;
 import dev.csierofs.erofs.Xattr;
 import dev.csierofs.sys.Libc;
+import dev.csierofs.sys.SyscallException;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
  * Restores an image's tree into a directory: content, type, mode (setuid/setgid/sticky
  * included), owner, mtime with nanoseconds, symlinks, hard links, device nodes, fifos,
- * sockets and xattrs. All-zero blocks are left as holes. Directory metadata is applied after
- * their children are written, deepest first, so read-only directories can still be filled.
+ * sockets and xattrs. Holes (null chunks) stay holes. Bytes stored verbatim in the image
+ * (uncompressed and chunked data) are copied file to file by the kernel (copy_file_range);
+ * decoded content is written from memory with all-zero 4 KiB runs left as holes.
+ *
+ * <p>One thread walks the tree and creates directories, symlinks and special files; regular
+ * files are written by a pool of workers (one per core), since reading, decompressing and
+ * writing file content is where the time goes. Second names of hard links are made once all
+ * files exist, and directory metadata last, deepest first, so read-only directories can still
+ * be filled and directory mtimes are not disturbed by later writes.
  */
 public final class Extractor {
     private static final int BUF = 1 << 20;
+    private static final int ZERO_RUN = 4096;
+    private static final byte[] ZEROS = new byte[ZERO_RUN];
 
     /** What an extraction produced. */
     public record Stats(long directories, long files, long symlinks, long specials, long hardLinks, long bytes) {
     }
 
-    private final ErofsImage image;
-    private final byte[] root;
-    private final Consumer<String> progress;
-    private final Map<Long, byte[]> linked = new HashMap<>();
-    private final Deque<Pending> dirs = new ArrayDeque<>();
-    private final byte[] buf = new byte[BUF];
-    private final Arena arena = Arena.ofConfined();
-    private final MemorySegment nbuf = arena.allocate(BUF, 4096);
-    private long nDirs, nFiles, nLinks, nSpecial, nHard, nBytes;
-
     private record Pending(byte[] path, Inode inode) {
     }
 
+    /** Per-worker buffers: decoded bytes on the heap, and native memory for pwrite. */
+    private static final class Buffers {
+        final byte[] heap = new byte[BUF];
+        final MemorySegment nativeBuf = Arena.ofAuto().allocate(BUF, 4096);
+    }
+
+    /** errnos with which copy_file_range says "not between these files": EXDEV, EINVAL, ENOSYS, EOPNOTSUPP. */
+    private static final java.util.Set<Integer> COPY_UNSUPPORTED = java.util.Set.of(18, 22, 38, 95);
+    private volatile boolean copyInKernel = true;
+
+    /** Read-only fds of the image's backing files, opened on first use for copy_file_range. */
+    private final Map<Path, Integer> sourceFds = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private final ErofsImage image;
+    private final byte[] root;
+    private final Consumer<String> progress;
+    private final int workers;
+    private final Map<Long, byte[]> firstName = new HashMap<>();
+    private final List<Pending> laterNames = new ArrayList<>();
+    private final Deque<Pending> dirs = new ArrayDeque<>();
+    private final List<Future<?>> writes = new ArrayList<>();
+    private final ThreadLocal<Buffers> buffers = ThreadLocal.withInitial(Buffers::new);
+    private final AtomicLong bytes = new AtomicLong();
+    private long nDirs, nFiles, nLinks, nSpecial;
+    private ExecutorService pool;
+
     /** {@code progress} receives one line per extracted path (or null for silence). */
     public Extractor(ErofsImage image, Path target, Consumer<String> progress) {
+        this(image, target, progress, Math.max(2, Runtime.getRuntime().availableProcessors()));
+    }
+
+    public Extractor(ErofsImage image, Path target, Consumer<String> progress, int workers) {
         this.image = image;
         this.root = target.toAbsolutePath().toString().getBytes(StandardCharsets.UTF_8);
         this.progress = progress;
+        this.workers = workers;
     }
 
     public Stats extract() throws IOException {
-        Path target = Path.of(new String(root, StandardCharsets.UTF_8));
-        if (Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            if (!Files.isDirectory(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        prepareTarget(Path.of(new String(root, StandardCharsets.UTF_8)));
+        pool = Executors.newFixedThreadPool(workers, r -> {
+            Thread t = new Thread(r, "extract-writer");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            new TreeWalker(image).walk(this::restore);
+            awaitWrites();
+            for (Pending p : laterNames) {
+                Libc.link(firstName.get(p.inode.nid()), p.path);
+            }
+            while (!dirs.isEmpty()) {
+                Pending p = dirs.pop();
+                applyMetadata(p.path, p.inode);
+            }
+            return new Stats(nDirs, nFiles, nLinks, nSpecial, laterNames.size(), bytes.get());
+        } finally {
+            pool.shutdownNow();
+            for (int fd : sourceFds.values()) {
+                Libc.close(fd);
+            }
+        }
+    }
+
+    private static void prepareTarget(Path target) throws IOException {
+        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            if (!Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
                 throw new IOException(target + " exists and is not a directory");
             }
             try (var s = Files.list(target)) {
@@ -69,16 +135,24 @@ public final class Extractor {
         } else {
             Files.createDirectories(target);
         }
-        try {
-            new TreeWalker(image).walk(this::restore);
-            while (!dirs.isEmpty()) {
-                Pending p = dirs.pop();
-                applyMetadata(p.path, p.inode);
+    }
+
+    /** Waits for every file write; the first failure ends the extraction with its own error. */
+    private void awaitWrites() throws IOException {
+        for (Future<?> f : writes) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("extraction interrupted", e);
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof UncheckedIOException u) {
+                    throw u.getCause();
+                }
+                throw new IOException("writing a file failed: " + e.getCause(), e.getCause());
             }
-            return new Stats(nDirs, nFiles, nLinks, nSpecial, nHard, nBytes);
-        } finally {
-            arena.close();
         }
+        writes.clear();
     }
 
     private byte[] dest(byte[] path) {
@@ -93,7 +167,7 @@ public final class Extractor {
     private void restore(byte[] path, Inode inode) throws IOException {
         byte[] dst = dest(path);
         if (progress != null) {
-            progress.accept(dev.csierofs.erofs.Escape.text(path));
+            progress.accept(Escape.text(path));
         }
         if (inode.isDirectory()) {
             if (dst != root) {
@@ -104,81 +178,118 @@ public final class Extractor {
             return;
         }
         if (inode.nlink() > 1) {
-            byte[] first = linked.get(inode.nid());
-            if (first != null) {
-                Libc.link(first, dst);
-                nHard++;
+            if (firstName.containsKey(inode.nid())) {
+                laterNames.add(new Pending(dst, inode));
                 return;
             }
-            linked.put(inode.nid(), dst);
+            firstName.put(inode.nid(), dst);
         }
         switch (inode.type()) {
             case Inode.S_IFREG -> {
-                writeFile(dst, inode);
                 nFiles++;
+                writes.add(pool.submit(() -> {
+                    try {
+                        writeFile(dst, inode);
+                        applyMetadata(dst, inode);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                }));
+                if (writes.size() >= 4096) {
+                    awaitWrites(); // keep the queue of pending files bounded on huge images
+                }
             }
             case Inode.S_IFLNK -> {
                 Libc.symlink(image.readlink(inode), dst);
                 nLinks++;
+                applyMetadata(dst, inode);
             }
             case Inode.S_IFCHR, Inode.S_IFBLK, Inode.S_IFIFO, Inode.S_IFSOCK -> {
                 Libc.mknod(dst, inode.type() | 0600, inode.rdevMajor(), inode.rdevMinor());
                 nSpecial++;
+                applyMetadata(dst, inode);
             }
             default -> throw new ErofsException(inode.label(), inode.iloc(), "unknown file type");
         }
-        applyMetadata(dst, inode);
     }
 
     private void writeFile(byte[] dst, Inode inode) throws IOException {
+        Buffers b = buffers.get();
         int fd = Libc.open(dst, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0600);
         try {
             FileData data = image.openData(inode);
             long size = inode.size();
             long pos = 0;
             while ((pos = data.nextData(pos)) < size) { // holes are skipped, not read as zeros
-                int n = data.read(pos, buf, 0, (int) Math.min(BUF, size - pos));
+                ErofsImage.StoredRange stored = copyInKernel ? data.stored(pos) : null;
+                if (stored != null) {
+                    // verbatim bytes (uncompressed or chunked data): the kernel copies them file to file
+                    long n = Math.min(stored.length(), size - pos);
+                    try {
+                        Libc.copyFileRange(sourceFd(stored.source().path()), stored.offset(), fd, pos, n);
+                        pos += n;
+                        continue;
+                    } catch (SyscallException e) {
+                        if (!COPY_UNSUPPORTED.contains(e.errno())) {
+                            throw e;
+                        }
+                        copyInKernel = false; // e.g. EXDEV across filesystems on older kernels: copy through memory
+                    }
+                }
+                int n = data.read(pos, b.heap, 0, (int) Math.min(BUF, size - pos));
                 if (n <= 0) {
                     throw new ErofsException(inode.label(), pos, "data ends before its size " + size);
                 }
-                writeSkippingZeroBlocks(fd, n, pos);
+                writeSkippingZeroRuns(b, fd, n, pos);
                 pos += n;
             }
             Libc.ftruncate(fd, size);
-            nBytes += size;
+            bytes.addAndGet(size);
         } finally {
             Libc.close(fd);
         }
     }
 
-    /** Writes buf[0, n) at {@code pos}, leaving 4 KiB runs of zeros as holes. */
-    private void writeSkippingZeroBlocks(int fd, int n, long pos) throws IOException {
+    private int sourceFd(Path p) throws IOException {
+        Integer fd = sourceFds.get(p);
+        if (fd == null) {
+            synchronized (sourceFds) {
+                fd = sourceFds.get(p);
+                if (fd == null) {
+                    fd = Libc.open(p.toString().getBytes(StandardCharsets.UTF_8), Libc.O_CLOEXEC, 0);
+                    sourceFds.put(p, fd);
+                }
+            }
+        }
+        return fd;
+    }
+
+    /** Writes heap[0, n) at file offset {@code pos}, leaving aligned 4 KiB runs of zeros as holes. */
+    private static void writeSkippingZeroRuns(Buffers b, int fd, int n, long pos) throws IOException {
         int start = 0;
         while (start < n) {
-            int end = Math.min(n, start + 4096);
-            if (isZero(start, end)) {
+            int end = Math.min(n, start + ZERO_RUN);
+            if (isZero(b.heap, start, end)) {
                 start = end;
                 continue;
             }
             int runEnd = end;
             while (runEnd < n) {
-                int next = Math.min(n, runEnd + 4096);
-                if (isZero(runEnd, next)) {
+                int next = Math.min(n, runEnd + ZERO_RUN);
+                if (isZero(b.heap, runEnd, next)) {
                     break;
                 }
                 runEnd = next;
             }
-            MemorySegment.copy(buf, start, nbuf, ValueLayout.JAVA_BYTE, 0, runEnd - start);
-            Libc.pwriteFully(fd, nbuf, runEnd - start, pos + start);
+            MemorySegment.copy(b.heap, start, b.nativeBuf, ValueLayout.JAVA_BYTE, 0, runEnd - start);
+            Libc.pwriteFully(fd, b.nativeBuf, runEnd - start, pos + start);
             start = runEnd;
         }
     }
 
-    private boolean isZero(int from, int to) {
+    private static boolean isZero(byte[] buf, int from, int to) {
         return Arrays.mismatch(buf, from, to, ZEROS, 0, to - from) < 0;
     }
-
-    private static final byte[] ZEROS = new byte[4096];
 
     /** Owner first (chown clears setuid bits and capabilities), then mode, xattrs, times. */
     private void applyMetadata(byte[] dst, Inode inode) throws IOException {

@@ -33,7 +33,7 @@ public final class DecodeThroughput {
                     pass(img, files);
                 }
                 double s = (System.nanoTime() - t0) / 1e9;
-                System.out.printf("%-28s %-10s %10.1f %8d %10.0f%n", p.getFileName(), algorithm(img), bytes / 1e6, passes, bytes * passes / 1e6 / s);
+                System.out.printf("%-28s %-10s %10.1f %8d %10.0f%n", p.getParent().getFileName() + "/" + p.getFileName(), algorithm(img), bytes / 1e6, passes, bytes * passes / 1e6 / s);
             }
         }
     }

@@ -50,10 +50,12 @@ class ExtractorTest {
         assertEquals("do not clobber", Files.readString(tmp.resolve("keep.txt")));
     }
 
-    @Test
-    void keepsHolesOfSparseFiles(@TempDir Path tmp) throws Exception {
+    /** Holes of chunked files (null chunks) stay holes; so do all-zero blocks of compressed files. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"chunk", "lz4hc"})
+    void keepsHolesOfSparseFiles(String name, @TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("out");
-        try (ErofsImage img = ErofsImage.open(Fixtures.image("plain"))) {
+        try (ErofsImage img = ErofsImage.open(Fixtures.image(name))) {
             new Extractor(img, out, null).extract();
         }
         Path sparse = out.resolve("var/lib/images/disk.img");
