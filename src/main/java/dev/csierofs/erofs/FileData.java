@@ -9,6 +9,18 @@ public interface FileData {
     int read(long pos, byte[] dst, int off, int len) throws ErofsException;
 
     /**
+     * How many bytes a read of {@code len} at {@code pos} returns for {@code inode}: short at end
+     * of file, 0 past it. A negative position is refused, never served from before the data.
+     */
+    static int readLength(Inode inode, long pos, int len) throws ErofsException {
+        if (pos < 0) {
+            throw new ErofsException(inode.label(), pos, "negative read position");
+        }
+        long size = inode.size();
+        return pos >= size || len <= 0 ? 0 : (int) Math.min(len, size - pos);
+    }
+
+    /**
      * SEEK_DATA: the first offset at or after {@code pos} that may hold data, or the file size if
      * only a hole remains. A layout that cannot tell holes apart answers {@code pos}.
      */

@@ -32,14 +32,10 @@ final class FlatData implements FileData {
 
     @Override
     public int read(long pos, byte[] dst, int off, int len) throws ErofsException {
-        if (pos < 0) {
-            throw new ErofsException(inode.label(), pos, "negative read position");
-        }
-        long size = inode.size();
-        if (pos >= size || len <= 0) {
+        int n = FileData.readLength(inode, pos, len);
+        if (n == 0) {
             return 0;
         }
-        int n = (int) Math.min(len, size - pos);
         int done = 0;
         if (pos < blockedEnd) {
             int k = (int) Math.min(n, blockedEnd - pos);
