@@ -78,7 +78,7 @@ public class InspectCommand implements Callable<Integer> {
 
     private static String compression(Superblock sb) {
         if (!sb.hasIncompat(Features.INCOMPAT_COMPR_CFGS)) {
-            return sb.hasIncompat(Features.INCOMPAT_ZERO_PADDING) ? "lz4" : "lz4 or none";
+            return sb.hasIncompat(Features.INCOMPAT_ZERO_PADDING) ? "lz4" : "none recorded (images from old mkfs may still hold LZ4)";
         }
         StringBuilder s = new StringBuilder();
         for (int i = 0; i < ALGORITHMS.length; i++) {
