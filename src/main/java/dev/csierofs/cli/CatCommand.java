@@ -13,7 +13,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.util.concurrent.Callable;
 
-@Command(name = "cat", description = "Write the content of a regular file in an image to standard output.")
+@Command(name = "cat", mixinStandardHelpOptions = true, description = "Write the content of a regular file in an image to standard output.")
 public class CatCommand implements Callable<Integer> {
     @Mixin
     ImageOptions img;

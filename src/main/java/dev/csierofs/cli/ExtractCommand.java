@@ -10,9 +10,8 @@ import picocli.CommandLine.Parameters;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
-@Command(name = "extract", description = {
-    "Restore an image's tree into DIR (new or empty): content, type, mode, owner, mtime with",
-    "nanoseconds, symlinks, hard links, device nodes, fifos, sockets and xattrs, like fsck.erofs --extract."})
+@Command(name = "extract", mixinStandardHelpOptions = true, description = "Restore an image's tree into DIR (new or empty): content, type, mode, owner, mtime with "
+        + "nanoseconds, symlinks, hard links, device nodes, fifos, sockets and xattrs, like fsck.erofs --extract.")
 public class ExtractCommand implements Callable<Integer> {
     @Mixin
     ImageOptions img;
@@ -30,7 +29,11 @@ public class ExtractCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         long t0 = System.nanoTime();
         try (ErofsImage image = img.open()) {
-            Extractor.Stats s = new Extractor(image, dir, verbose ? System.out::println : null, threads).extract();
+            Extractor x = new Extractor(image, dir, verbose ? System.out::println : null, threads);
+            Extractor.Stats s;
+            try (Progress p = Progress.start(() -> String.format("extracting: %d files, %d MB", x.filesWritten(), x.bytesWritten() >> 20))) {
+                s = x.extract();
+            }
             System.err.printf("extracted %d directories, %d files (%d bytes), %d symlinks, %d special files, %d hard links into %s in %.2f s%n",
                     s.directories(), s.files(), s.bytes(), s.symlinks(), s.specials(), s.hardLinks(), dir, (System.nanoTime() - t0) / 1e9);
         }

@@ -7,9 +7,8 @@ import picocli.CommandLine.Mixin;
 
 import java.util.concurrent.Callable;
 
-@Command(name = "fsck", description = {
-    "Read every inode and every byte of an image, verify the superblock checksum and every",
-    "fingerprint xattr. Exits 1 and prints the path and reason of each problem found."})
+@Command(name = "fsck", mixinStandardHelpOptions = true, description = "Read every inode and every byte of an image, verify the superblock checksum and every "
+        + "fingerprint xattr. Exits 1 and prints the path and reason of each problem found.")
 public class FsckCommand implements Callable<Integer> {
     @Mixin
     ImageOptions img;
@@ -17,7 +16,11 @@ public class FsckCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         try (ErofsImage image = img.open()) {
-            Checker.Report r = new Checker(image).check();
+            Checker c = new Checker(image);
+            Checker.Report r;
+            try (Progress p = Progress.start(() -> String.format("checking: %d inodes, %d MB", c.inodesRead(), c.bytesRead() >> 20))) {
+                r = c.check();
+            }
             for (Checker.Problem p : r.problems()) {
                 System.out.println(p.path() + ": " + p.reason());
             }

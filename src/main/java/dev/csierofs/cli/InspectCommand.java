@@ -17,7 +17,7 @@ import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
-@Command(name = "inspect", description = "Print the superblock, features, block size and counts of an image.")
+@Command(name = "inspect", mixinStandardHelpOptions = true, description = "Print the superblock, features, block size and counts of an image.")
 public class InspectCommand implements Callable<Integer> {
     @Mixin
     ImageOptions img;

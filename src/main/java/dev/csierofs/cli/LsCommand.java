@@ -19,12 +19,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-@Command(name = "ls", description = "List a directory of an image (like ls -a, without . and ..).")
+@Command(name = "ls", mixinStandardHelpOptions = true, description = "List a directory of an image (like ls -a, without . and ..).")
 public class LsCommand implements Callable<Integer> {
     @Mixin
     ImageOptions img;
 
-    @Parameters(index = "1", paramLabel = "PATH", defaultValue = "/", description = "path inside the image (default /)")
+    @Parameters(index = "1", arity = "0..1", paramLabel = "PATH", defaultValue = "/", description = "path inside the image (default /)")
     String path;
 
     @Option(names = "-l", description = "long format: mode, links, owner, group, size, mtime (UTC), name, symlink target")

@@ -38,7 +38,7 @@ public final class Checker {
     private final Set<Long> dataChecked = new HashSet<>();
     private final byte[] buf = new byte[1 << 20];
     private final MessageDigest sha;
-    private long inodes, bytes, fingerprints;
+    private volatile long inodes, bytes, fingerprints; // volatile: read by a progress reporter
 
     public Checker(ErofsImage image) {
         this.image = image;
@@ -47,6 +47,15 @@ public final class Checker {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** Progress for long checks: inodes and bytes read so far (any thread). */
+    public long inodesRead() {
+        return inodes;
+    }
+
+    public long bytesRead() {
+        return bytes;
     }
 
     public Report check() throws IOException {

@@ -81,6 +81,7 @@ public final class Extractor {
     private final List<Future<?>> writes = new ArrayList<>();
     private final ThreadLocal<Buffers> buffers = ThreadLocal.withInitial(Buffers::new);
     private final AtomicLong bytes = new AtomicLong();
+    private final AtomicLong filesWritten = new AtomicLong();
     private long nDirs, nFiles, nLinks, nSpecial;
     private ExecutorService pool;
 
@@ -94,6 +95,15 @@ public final class Extractor {
         this.root = target.toAbsolutePath().toString().getBytes(StandardCharsets.UTF_8);
         this.progress = progress;
         this.workers = workers;
+    }
+
+    /** Progress for long extractions: regular files written so far and their bytes (any thread). */
+    public long filesWritten() {
+        return filesWritten.get();
+    }
+
+    public long bytesWritten() {
+        return bytes.get();
     }
 
     public Stats extract() throws IOException {
@@ -245,6 +255,7 @@ public final class Extractor {
             }
             Libc.ftruncate(fd, size);
             bytes.addAndGet(size);
+            filesWritten.incrementAndGet();
         } finally {
             Libc.close(fd);
         }
