@@ -40,9 +40,8 @@ import java.util.function.Consumer;
  * (uncompressed and chunked data) are copied file to file by the kernel (copy_file_range);
  * decoded content is written from memory with all-zero 4 KiB runs left as holes.
  *
- * <p>One thread walks the tree and creates directories, symlinks and special files; regular
- * files are written by a pool of workers (one per core), since reading, decompressing and
- * writing file content is where the time goes. Second names of hard links are made once all
+ * <p>One thread walks the tree and creates the directories; everything else (file content,
+ * symlinks, special files and their metadata) is created by a pool of workers, one per core. Second names of hard links are made once all
  * files exist, and directory metadata last, deepest first, so read-only directories can still
  * be filled and directory mtimes are not disturbed by later writes.
  */
@@ -194,33 +193,33 @@ public final class Extractor {
             }
             firstName.put(inode.nid(), dst);
         }
-        switch (inode.type()) {
-            case Inode.S_IFREG -> {
-                nFiles++;
-                writes.add(pool.submit(() -> {
-                    try {
-                        writeFile(dst, inode);
-                        applyMetadata(dst, inode);
-                    } catch (IOException e) {
-                        throw new UncheckedIOException(e);
-                    }
-                }));
-                if (writes.size() >= 4096) {
-                    awaitWrites(); // keep the queue of pending files bounded on huge images
-                }
-            }
-            case Inode.S_IFLNK -> {
-                Libc.symlink(image.readlink(inode), dst);
-                nLinks++;
-                applyMetadata(dst, inode);
-            }
-            case Inode.S_IFCHR, Inode.S_IFBLK, Inode.S_IFIFO, Inode.S_IFSOCK -> {
-                Libc.mknod(dst, inode.type() | 0600, inode.rdevMajor(), inode.rdevMinor());
-                nSpecial++;
-                applyMetadata(dst, inode);
-            }
-            default -> throw new ErofsException(inode.label(), inode.iloc(), "unknown file type");
+        if (inode.isRegular()) {
+            nFiles++;
+        } else if (inode.isSymlink()) {
+            nLinks++;
+        } else {
+            nSpecial++; // Inode.parse admits only the seven file types
         }
+        // Everything but directories is created by the workers: the parent exists already.
+        writes.add(pool.submit(() -> {
+            try {
+                create(dst, inode);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }));
+        if (writes.size() >= 4096) {
+            awaitWrites(); // keep the queue of pending entries bounded on huge images
+        }
+    }
+
+    private void create(byte[] dst, Inode inode) throws IOException {
+        switch (inode.type()) {
+            case Inode.S_IFREG -> writeFile(dst, inode);
+            case Inode.S_IFLNK -> Libc.symlink(image.readlink(inode), dst);
+            default -> Libc.mknod(dst, inode.type() | 0600, inode.rdevMajor(), inode.rdevMinor());
+        }
+        applyMetadata(dst, inode);
     }
 
     private void writeFile(byte[] dst, Inode inode) throws IOException {
