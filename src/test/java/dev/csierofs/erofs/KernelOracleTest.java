@@ -183,6 +183,15 @@ class KernelOracleTest {
                 List<String> reader = ReaderManifest.of(img);
                 FixtureManifestTest.assertManifestsEqual(config.name(), kernel, reader);
                 assertLookupsFindEveryEntry(img);
+                // extract restores what the kernel shows (directory sizes belong to the target filesystem)
+                Path out = work.resolve("extract-" + slug);
+                new dev.csierofs.tools.Extractor(img, out, null).extract();
+                try {
+                    FixtureManifestTest.assertManifestsEqual(config.name() + " (extracted)",
+                            Fixtures.withoutDirSizes(kernel), Fixtures.withoutDirSizes(Fixtures.manifestOfTree(out)));
+                } finally {
+                    KernelMount.run(List.of("rm", "-rf", out.toString()), Map.of(), null);
+                }
             } catch (ErofsException e) { // surefire reports list tests by index: name the configuration
                 throw new AssertionError(config.name() + ": the kernel reads this image, our reader fails: " + e.getMessage(), e);
             }
