@@ -36,6 +36,7 @@ public class ExtractCommand implements Callable<Integer> {
             }
             System.err.printf("extracted %d directories, %d files (%d bytes), %d symlinks, %d special files, %d hard links into %s in %.2f s%n",
                     s.directories(), s.files(), s.bytes(), s.symlinks(), s.specials(), s.hardLinks(), dir, (System.nanoTime() - t0) / 1e9);
+            s.skipped().forEach((kind, sk) -> System.err.printf("warning: %d path(s) without %s, for example %s%n", sk.count(), kind, sk.example()));
         }
         return 0;
     }

@@ -50,9 +50,25 @@ public final class Extractor {
     private static final int ZERO_RUN = 4096;
     private static final byte[] ZEROS = new byte[ZERO_RUN];
 
-    /** What an extraction produced. */
-    public record Stats(long directories, long files, long symlinks, long specials, long hardLinks, long bytes) {
+    /**
+     * What an extraction produced. {@code skipped} counts what the caller lacked the privilege
+     * (or the target filesystem the support) to restore, by kind, with one example path each.
+     */
+    public record Stats(long directories, long files, long symlinks, long specials, long hardLinks, long bytes,
+            Map<String, Skipped> skipped) {
     }
+
+    /** Metadata or entries of one kind that could not be restored: how many, and the first path. */
+    public record Skipped(long count, String example) {
+    }
+
+    static final String SKIP_OWNERS = "owners (not root: files belong to the extracting user)";
+    static final String SKIP_DEVICES = "device nodes (creating them needs CAP_MKNOD)";
+    static final String SKIP_XATTRS = "xattrs (trusted.* and security.* need privileges; the target may not support others)";
+
+    private static final int EPERM = 1;
+    private static final int EOPNOTSUPP = 95;
+    private final Map<String, Skipped> skipped = new java.util.concurrent.ConcurrentHashMap<>();
 
     private record Pending(byte[] path, Inode inode) {
     }
@@ -122,7 +138,7 @@ public final class Extractor {
                 Pending p = dirs.pop();
                 applyMetadata(p.path, p.inode);
             }
-            return new Stats(nDirs, nFiles, nLinks, nSpecial, laterNames.size(), bytes.get());
+            return new Stats(nDirs, nFiles, nLinks, nSpecial, laterNames.size(), bytes.get(), Map.copyOf(skipped));
         } finally {
             pool.shutdownNow();
             for (int fd : sourceFds.values()) {
@@ -217,9 +233,24 @@ public final class Extractor {
         switch (inode.type()) {
             case Inode.S_IFREG -> writeFile(dst, inode);
             case Inode.S_IFLNK -> Libc.symlink(image.readlink(inode), dst);
-            default -> Libc.mknod(dst, inode.type() | 0600, inode.rdevMajor(), inode.rdevMinor());
+            default -> {
+                try {
+                    Libc.mknod(dst, inode.type() | 0600, inode.rdevMajor(), inode.rdevMinor());
+                } catch (SyscallException e) {
+                    if (e.errno() == EPERM && inode.isDevice()) {
+                        skip(SKIP_DEVICES, dst);
+                        return;
+                    }
+                    throw e;
+                }
+            }
         }
         applyMetadata(dst, inode);
+    }
+
+    private void skip(String kind, byte[] path) {
+        String shown = Escape.text(Arrays.copyOfRange(path, root.length, path.length));
+        skipped.merge(kind, new Skipped(1, shown.isEmpty() ? "/" : shown), (a, b) -> new Skipped(a.count() + 1, a.example()));
     }
 
     private void writeFile(byte[] dst, Inode inode) throws IOException {
@@ -301,14 +332,32 @@ public final class Extractor {
         return Arrays.mismatch(buf, from, to, ZEROS, 0, to - from) < 0;
     }
 
-    /** Owner first (chown clears setuid bits and capabilities), then mode, xattrs, times. */
+    /**
+     * Owner first (chown clears setuid bits and capabilities), then mode, xattrs, times. What an
+     * unprivileged user cannot set (other owners, trusted.* xattrs) is skipped and counted, as tar
+     * does, rather than failing the whole extraction.
+     */
     private void applyMetadata(byte[] dst, Inode inode) throws IOException {
-        Libc.lchown(dst, inode.uid(), inode.gid());
+        try {
+            Libc.lchown(dst, inode.uid(), inode.gid());
+        } catch (SyscallException e) {
+            if (e.errno() != EPERM) {
+                throw e;
+            }
+            skip(SKIP_OWNERS, dst);
+        }
         if (!inode.isSymlink()) {
             Libc.chmod(dst, inode.permissions());
         }
         for (Xattr x : image.xattrs().list(inode)) {
-            Libc.lsetxattr(dst, x.name(), x.value());
+            try {
+                Libc.lsetxattr(dst, x.name(), x.value());
+            } catch (SyscallException e) {
+                if (e.errno() != EPERM && e.errno() != EOPNOTSUPP) {
+                    throw e;
+                }
+                skip(SKIP_XATTRS, dst);
+            }
         }
         Libc.lutimens(dst, inode.mtime(), inode.mtimeNsec());
     }
