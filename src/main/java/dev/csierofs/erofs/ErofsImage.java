@@ -162,7 +162,7 @@ public final class ErofsImage implements Closeable {
      */
     public void readMeta(boolean inMetabox, long pos, byte[] dst, int off, int len, String what) throws ErofsException {
         if (!inMetabox) {
-            primary.readFully(pos, dst, off, len, what);
+            primary.readCached(pos, dst, off, len, what);
             return;
         }
         if (metabox == null) {

@@ -2,54 +2,48 @@ package dev.csierofs.erofs;
 
 import java.io.Closeable;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
- * One backing file of an image (the primary image or an extra device). It is memory-mapped
- * read-only, so metadata lookups (an inode here, a dirent there) are memory copies out of the
- * page cache rather than a system call each; any number of threads share it without locking.
- * Files that cannot be mapped are read with positional reads instead.
+ * One backing file of an image (the primary image or an extra device), read only through
+ * positional reads so that any number of threads can share it without locking.
+ *
+ * <p>Small metadata reads (an inode here, a dirent there: 32 to 64 bytes each, thousands per
+ * walk) go through {@link #readCached}, a direct-mapped cache of 4 KiB pages, so that a walk costs
+ * one system call per page rather than one per inode. The file is deliberately not memory-mapped:
+ * a file truncated under a mapping raises SIGBUS, which the JVM reports as an asynchronous
+ * InternalError at an unpredictable later point.
  */
 public final class ImageSource implements Closeable {
+    private static final int PAGE_SHIFT = 12;
+    private static final int PAGE = 1 << PAGE_SHIFT;
+    private static final int CACHE_PAGES = 256; // 1 MiB per backing file
 
     private final Path path;
     private final String name;
     private final FileChannel channel;
     private final long size;
-    private final Arena arena;
-    private final MemorySegment map;
+    private final AtomicReferenceArray<Page> cache = new AtomicReferenceArray<>(CACHE_PAGES);
 
-    private ImageSource(Path path, FileChannel channel, long size, Arena arena, MemorySegment map) {
+    /** One cached page; immutable, so readers need no lock. */
+    private record Page(long index, byte[] bytes) {
+    }
+
+    private ImageSource(Path path, FileChannel channel, long size) {
         this.path = path;
         this.name = path.toString();
         this.channel = channel;
         this.size = size;
-        this.arena = arena;
-        this.map = map;
     }
 
     public static ImageSource open(Path path) throws IOException {
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
         try {
-            long size = ch.size();
-            Arena arena = null;
-            MemorySegment map = null;
-            if (size > 0) {
-                arena = Arena.ofShared();
-                try {
-                    map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-                } catch (IOException | UnsupportedOperationException e) {
-                    arena.close(); // not mappable (a pipe, a special file): positional reads only
-                    arena = null;
-                }
-            }
-            return new ImageSource(path, ch, size, arena, map);
+            return new ImageSource(path, ch, ch.size());
         } catch (IOException | RuntimeException e) {
             ch.close();
             throw e;
@@ -74,18 +68,7 @@ public final class ImageSource implements Closeable {
      * error naming {@code what}: every caller knows how many bytes the structure must have.
      */
     public void readFully(long pos, byte[] dst, int off, int len, String what) throws ErofsException {
-        if (pos < 0 || len < 0 || pos > size - len) {
-            throw new ErofsException(what, pos, len + " bytes needed but " + name + " has only " + size + " bytes");
-        }
-        if (map != null) {
-            try {
-                MemorySegment.copy(map, ValueLayout.JAVA_BYTE, pos, dst, off, len);
-                return;
-            } catch (InternalError e) {
-                // the JVM's report of SIGBUS: the file was truncated under the mapping
-                throw new ErofsException(what, pos, name + " ended early (file shrank while in use?)", e);
-            }
-        }
+        checkRange(pos, len, what);
         ByteBuffer bb = ByteBuffer.wrap(dst, off, len);
         long p = pos;
         try {
@@ -103,11 +86,37 @@ public final class ImageSource implements Closeable {
         }
     }
 
+    /** {@link #readFully} through the page cache: for metadata, which is read in small pieces. */
+    public void readCached(long pos, byte[] dst, int off, int len, String what) throws ErofsException {
+        checkRange(pos, len, what);
+        int done = 0;
+        while (done < len) {
+            long p = pos + done;
+            long index = p >>> PAGE_SHIFT;
+            int slot = (int) (index % CACHE_PAGES);
+            Page page = cache.get(slot);
+            if (page == null || page.index != index) {
+                int n = (int) Math.min(PAGE, size - (index << PAGE_SHIFT));
+                byte[] b = new byte[n];
+                readFully(index << PAGE_SHIFT, b, 0, n, what);
+                page = new Page(index, b);
+                cache.set(slot, page);
+            }
+            int inPage = (int) (p - (index << PAGE_SHIFT));
+            int k = Math.min(len - done, page.bytes.length - inPage);
+            System.arraycopy(page.bytes, inPage, dst, off + done, k);
+            done += k;
+        }
+    }
+
+    private void checkRange(long pos, int len, String what) throws ErofsException {
+        if (pos < 0 || len < 0 || pos > size - len) {
+            throw new ErofsException(what, pos, len + " bytes needed but " + name + " has only " + size + " bytes");
+        }
+    }
+
     @Override
     public void close() throws IOException {
-        if (arena != null) {
-            arena.close();
-        }
         channel.close();
     }
 }

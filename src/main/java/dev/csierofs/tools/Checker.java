@@ -12,41 +12,67 @@ import java.io.IOException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Reads everything an image holds, the way fsck.erofs does: every inode, directory, xattr and
  * symlink, every byte of every file, and checks every fingerprint xattr against the SHA-256 of
- * the content. Problems are collected with their path; the walk goes on past them.
+ * the content. Problems are collected with their path; the walk goes on past them. One thread
+ * walks the metadata; file contents are read and hashed by a pool, one thread per core.
  */
 public final class Checker {
 
     public record Problem(String path, String reason) {
     }
 
+    /** {@code problems} are sorted by path, so reports of the same image are identical. */
     public record Report(long inodes, long bytes, long fingerprints, boolean checksumVerified, List<Problem> problems) {
         public boolean ok() {
             return problems.isEmpty();
         }
     }
 
+    /** Per-thread scratch: a read buffer and a SHA-256 instance. */
+    private static final class Scratch {
+        final byte[] buf = new byte[1 << 20];
+        final MessageDigest sha;
+
+        Scratch() {
+            try {
+                sha = MessageDigest.getInstance("SHA-256");
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("the JDK has no SHA-256", e);
+            }
+        }
+    }
+
     private final ErofsImage image;
+    private final int threads;
     private final List<Problem> problems = new ArrayList<>();
     private final Set<Long> dataChecked = new HashSet<>();
-    private final byte[] buf = new byte[1 << 20];
-    private final MessageDigest sha;
-    private volatile long inodes, bytes, fingerprints; // volatile: read by a progress reporter
+    private final List<Future<?>> pending = new ArrayList<>();
+    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+    private final AtomicLong bytes = new AtomicLong();
+    private final AtomicLong fingerprints = new AtomicLong();
+    private volatile long inodes; // volatile: read by a progress reporter
+    private ExecutorService pool;
 
     public Checker(ErofsImage image) {
+        this(image, Math.max(2, Runtime.getRuntime().availableProcessors()));
+    }
+
+    public Checker(ErofsImage image, int threads) {
         this.image = image;
-        try {
-            this.sha = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        this.threads = threads;
     }
 
     /** Progress for long checks: inodes and bytes read so far (any thread). */
@@ -55,15 +81,36 @@ public final class Checker {
     }
 
     public long bytesRead() {
-        return bytes;
+        return bytes.get();
     }
 
     public Report check() throws IOException {
-        new TreeWalker(image, (path, e) -> problems.add(new Problem(Escape.text(path), e.getMessage()))).walk(this::checkOne);
-        return new Report(inodes, bytes, fingerprints, image.superblock().checksumVerified(), List.copyOf(problems));
+        pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "fsck-reader");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            new TreeWalker(image, (path, e) -> problem(Escape.text(path), e.getMessage())).walk(this::checkOne);
+            awaitContent();
+        } finally {
+            pool.shutdownNow();
+        }
+        List<Problem> sorted;
+        synchronized (problems) {
+            sorted = new ArrayList<>(problems);
+        }
+        sorted.sort(Comparator.comparing(Problem::path));
+        return new Report(inodes, bytes.get(), fingerprints.get(), image.superblock().checksumVerified(), List.copyOf(sorted));
     }
 
-    private void checkOne(byte[] rawPath, Inode inode) {
+    private void problem(String path, String reason) {
+        synchronized (problems) {
+            problems.add(new Problem(path, reason));
+        }
+    }
+
+    private void checkOne(byte[] rawPath, Inode inode) throws IOException {
         String path = Escape.text(rawPath);
         inodes++;
         try {
@@ -71,17 +118,41 @@ public final class Checker {
             if (inode.isSymlink()) {
                 image.readlink(inode);
             } else if (inode.isRegular() && dataChecked.add(inode.nid())) {
-                checkContent(path, inode);
+                pending.add(pool.submit(() -> {
+                    try {
+                        checkContent(path, inode);
+                    } catch (ErofsException e) {
+                        problem(path, e.getMessage());
+                    }
+                }));
+                if (pending.size() >= 4096) {
+                    awaitContent(); // bounded queue on huge images
+                }
             }
         } catch (ErofsException e) {
-            problems.add(new Problem(path, e.getMessage()));
+            problem(path, e.getMessage());
         }
     }
 
+    private void awaitContent() throws IOException {
+        for (Future<?> f : pending) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("check interrupted", e);
+            } catch (ExecutionException e) {
+                throw new IOException("checking a file failed: " + e.getCause(), e.getCause());
+            }
+        }
+        pending.clear();
+    }
+
     private void checkContent(String path, Inode inode) throws ErofsException {
+        Scratch s = scratch.get();
         Optional<ContentDigest> expected = image.contentDigest(inode);
         FileData data = image.openData(inode);
-        sha.reset();
+        s.sha.reset();
         long pos = 0;
         while (pos < inode.size()) {
             if (expected.isEmpty()) {
@@ -90,19 +161,19 @@ public final class Checker {
                     break;
                 }
             }
-            int n = data.read(pos, buf, 0, (int) Math.min(buf.length, inode.size() - pos));
+            int n = data.read(pos, s.buf, 0, (int) Math.min(s.buf.length, inode.size() - pos));
             if (n <= 0) {
                 throw new ErofsException(inode.label(), pos, "data ends before its size " + inode.size());
             }
-            sha.update(buf, 0, n);
+            s.sha.update(s.buf, 0, n);
             pos += n;
-            bytes += n;
+            bytes.addAndGet(n);
         }
         if (expected.isPresent()) {
-            fingerprints++;
-            ContentDigest actual = new ContentDigest(sha.digest());
+            fingerprints.incrementAndGet();
+            ContentDigest actual = new ContentDigest(s.sha.digest());
             if (!actual.equals(expected.get())) {
-                problems.add(new Problem(path, "content " + actual + " does not match its fingerprint xattr " + expected.get()));
+                problem(path, "content " + actual + " does not match its fingerprint xattr " + expected.get());
             }
         }
     }

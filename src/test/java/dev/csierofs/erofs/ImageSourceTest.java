@@ -13,7 +13,27 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ImageSourceTest {
 
-    /** A backing file truncated while mapped gives a checked error, not a crash of the JVM. */
+    /** Cached reads return the same bytes as direct reads, across page boundaries and at the end. */
+    @Test
+    void cachedReadsEqualDirectReads(@TempDir Path tmp) throws Exception {
+        Path f = tmp.resolve("image");
+        byte[] content = new byte[3 * 4096 + 123];
+        new java.util.Random(2).nextBytes(content);
+        Files.write(f, content);
+        try (ImageSource src = ImageSource.open(f)) {
+            java.util.Random r = new java.util.Random(3);
+            for (int i = 0; i < 2000; i++) {
+                int len = r.nextInt(9000);
+                int pos = r.nextInt(content.length - len + 1);
+                byte[] b = new byte[len];
+                src.readCached(pos, b, 0, len, "test");
+                assertArrayEquals(java.util.Arrays.copyOfRange(content, pos, pos + len), b, "at " + pos + " len " + len);
+            }
+            assertThrows(ErofsException.class, () -> src.readCached(content.length - 10, new byte[11], 0, 11, "test"));
+        }
+    }
+
+    /** A backing file truncated while open gives a checked error naming the cause. */
     @Test
     void fileShrinkingUnderTheMappingIsAnError(@TempDir Path tmp) throws Exception {
         Path f = tmp.resolve("image");
@@ -28,6 +48,8 @@ class ImageSourceTest {
                 raf.setLength(4096);
             }
             ErofsException e = assertThrows(ErofsException.class, () -> src.readFully(768 << 10, b, 0, b.length, "test"));
+            assertTrue(e.getMessage().contains("shrank"), e.getMessage());
+            e = assertThrows(ErofsException.class, () -> src.readCached(900 << 10, b, 0, 64, "test"));
             assertTrue(e.getMessage().contains("shrank"), e.getMessage());
         }
     }
