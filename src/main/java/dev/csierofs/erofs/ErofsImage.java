@@ -275,11 +275,6 @@ public final class ErofsImage implements Closeable {
         };
     }
 
-    /** Reads {@code len} bytes at {@code pos} of the inode's data; short only at end of file. */
-    public int read(Inode inode, long pos, byte[] dst, int off, int len) throws ErofsException {
-        return openData(inode).read(pos, dst, off, len);
-    }
-
     // ---------------------------------------------------------------- namespace
 
     /** The directory behind {@code dir}, for lookups and listings. */
