@@ -2,8 +2,8 @@
 # Rebuilds the images in this folder: a small generated tree imaged by erofs-utils >= 1.9.3
 # with feature combinations the shared fixtures lack (dedupe with every algorithm, 1 MiB and
 # 16 KiB pclusters, 1 KiB blocks, 48-bit extents with each algorithm, metabox with compressed
-# directories, fingerprints with fragments). The tests mount each image with the kernel as the
-# oracle, so no manifest is stored. Debian 12 ships erofs-utils 1.5, which cannot make these:
+# directories, fingerprints with fragments, directories without their "." entry). The tests
+# mount each image with the kernel as the oracle, so no manifest is stored. Debian 12 ships erofs-utils 1.5, which cannot make these:
 #   MKFS=/path/to/erofs-utils-1.9.3/mkfs/mkfs.erofs ./make-images.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -68,3 +68,5 @@ build 48bit-lzma-dedupe  -zlzma -C65536 -E48bit,dedupe
 build 48bit-deflate      -zdeflate -C32768 -E48bit
 build metabox-zstd-zdir  -zzstd -C65536 -m4096 --zD
 build fingerprint-frag   -zlz4hc -C65536 -Efragments,dedupe --xattr-inode-digest
+build dot-omitted        -Edot-omitted --exclude-path=sparse.img
+build dot-omitted-zdir   -zlz4hc -Edot-omitted --zD

@@ -42,6 +42,26 @@ class DirectoryTest {
         }
     }
 
+    /** Dot-omitted directories (mkfs.erofs -Edot-omitted) list a synthesized "." first, like the kernel. */
+    @ParameterizedTest
+    @ValueSource(strings = {"dot-omitted", "dot-omitted-zdir"})
+    void dotOmittedDirectoriesStillListDotAndResumeFromEveryCookie(String name) throws Exception {
+        try (ErofsImage img = ErofsImage.open(java.nio.file.Path.of("src/test/resources/images", name + ".erofs"))) {
+            Inode many = img.resolve("/many").orElseThrow();
+            assertTrue(many.dotOmitted());
+            Directory dir = img.directory(many);
+            List<Dirent> all = list(dir, 0, Integer.MAX_VALUE);
+            assertEquals(303, all.size(), "301 entries plus . and ..");
+            assertTrue(all.get(0).isDot());
+            assertEquals(many.nid(), all.get(0).nid());
+            assertEquals(1, all.stream().filter(Dirent::isDot).count());
+            for (int i = 0; i < all.size(); i++) {
+                assertEquals(names(all.subList(i + 1, all.size())), names(list(dir, all.get(i).nextCookie(), Integer.MAX_VALUE)),
+                        "resume after entry " + i);
+            }
+        }
+    }
+
     private static List<Dirent> list(Directory dir, long cookie, int max) throws ErofsException {
         List<Dirent> out = new ArrayList<>();
         dir.readdir(cookie, d -> {
