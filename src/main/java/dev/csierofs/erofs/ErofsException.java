@@ -11,11 +11,13 @@ public class ErofsException extends IOException {
 
     private final String structure;
     private final long offset;
+    private final String problem;
 
     public ErofsException(String structure, long offset, String problem) {
         super(structure + (offset >= 0 ? " at offset " + offset : "") + ": " + problem);
         this.structure = structure;
         this.offset = offset;
+        this.problem = problem;
     }
 
     public ErofsException(String structure, long offset, String problem, Throwable cause) {
@@ -26,6 +28,13 @@ public class ErofsException extends IOException {
     /** The on-disk structure that was being read, for example "inode 1234" or "superblock". */
     public String structure() {
         return structure;
+    }
+
+    /** The same error, prefixed with the path in the image whose reading hit it. */
+    public ErofsException at(String path) {
+        ErofsException e = new ErofsException(path + ": " + structure, offset, problem);
+        e.initCause(this);
+        return e;
     }
 
     /** Byte offset of the structure in its address space, or -1 when none applies. */

@@ -121,24 +121,26 @@ public final class Extractor {
         return bytes.get();
     }
 
+    /**
+     * Extracts the whole tree. On failure nothing is left behind: what was written is removed
+     * (the target too, if this call created it) and the error names the path that failed.
+     */
     public Stats extract() throws IOException {
-        prepareTarget(Path.of(new String(root, StandardCharsets.UTF_8)));
+        Path target = Path.of(new String(root, StandardCharsets.UTF_8));
+        boolean created = prepareTarget(target);
         pool = Executors.newFixedThreadPool(workers, r -> {
             Thread t = new Thread(r, "extract-writer");
             t.setDaemon(true);
             return t;
         });
         try {
-            new TreeWalker(image).walk(this::restore);
-            awaitWrites();
-            for (Pending p : laterNames) {
-                Libc.link(firstName.get(p.inode.nid()), p.path);
-            }
-            while (!dirs.isEmpty()) {
-                Pending p = dirs.pop();
-                applyMetadata(p.path, p.inode);
-            }
-            return new Stats(nDirs, nFiles, nLinks, nSpecial, laterNames.size(), bytes.get(), Map.copyOf(skipped));
+            return extractInto();
+        } catch (IOException e) {
+            removePartial(target, created);
+            throw new IOException(e.getMessage() + " (extraction stopped; nothing was left in " + target + ")", e);
+        } catch (RuntimeException e) {
+            removePartial(target, created);
+            throw e;
         } finally {
             pool.shutdownNow();
             for (int fd : sourceFds.values()) {
@@ -147,7 +149,41 @@ public final class Extractor {
         }
     }
 
-    private static void prepareTarget(Path target) throws IOException {
+    private Stats extractInto() throws IOException {
+        new TreeWalker(image, (path, e) -> {
+            throw e.at(Escape.text(path));
+        }).walk(this::restore);
+        awaitWrites();
+        for (Pending p : laterNames) {
+            Libc.link(firstName.get(p.inode.nid()), p.path);
+        }
+        while (!dirs.isEmpty()) {
+            Pending p = dirs.pop();
+            applyMetadata(p.path, p.inode);
+        }
+        return new Stats(nDirs, nFiles, nLinks, nSpecial, laterNames.size(), bytes.get(), Map.copyOf(skipped));
+    }
+
+    /** Removes a failed extraction: the target if we created it, else what we put in it. */
+    private void removePartial(Path target, boolean created) {
+        try {
+            pool.shutdownNow();
+            pool.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+            // rm copes with names that are not valid in the JVM's file name encoding
+            new ProcessBuilder("rm", "-rf", "--one-file-system", target.toString()).inheritIO().start().waitFor();
+            if (!created) {
+                Files.createDirectories(target); // it was there, and empty, before
+            }
+        } catch (IOException | InterruptedException e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            // best effort: the extraction error is what the caller must see
+        }
+    }
+
+    /** Checks the target and creates it if missing; returns whether it was created. */
+    private static boolean prepareTarget(Path target) throws IOException {
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
             if (!Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
                 throw new IOException(target + " exists and is not a directory");
@@ -157,9 +193,10 @@ public final class Extractor {
                     throw new IOException(target + " is not empty; extract into a new or empty directory");
                 }
             }
-        } else {
-            Files.createDirectories(target);
+            return false;
         }
+        Files.createDirectories(target);
+        return true;
     }
 
     /** Waits for every file write; the first failure ends the extraction with its own error. */
@@ -220,6 +257,8 @@ public final class Extractor {
         writes.add(pool.submit(() -> {
             try {
                 create(dst, inode);
+            } catch (ErofsException e) {
+                throw new UncheckedIOException(e.at(Escape.text(path)));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

@@ -2,6 +2,7 @@ package dev.csierofs.tools;
 
 import dev.csierofs.erofs.ErofsImage;
 import dev.csierofs.erofs.Fixtures;
+import dev.csierofs.erofs.Inode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -38,6 +39,35 @@ class ExtractorTest {
         List<String> actual = Fixtures.withoutDirSizes(Fixtures.manifestOfTree(out));
         List<String> expected = Fixtures.withoutDirSizes(Fixtures.manifest(name));
         dev.csierofs.erofs.FixtureManifestTest.assertManifestsEqual(name, expected, actual);
+    }
+
+    /** A read error half-way removes what was extracted and names the path that failed. */
+    @Test
+    void failureLeavesNothingBehind(@TempDir Path tmp) throws Exception {
+        byte[] img = Files.readAllBytes(Fixtures.image("plain"));
+        long tail;
+        try (ErofsImage image = ErofsImage.open(Fixtures.image("plain"))) {
+            Inode dir = image.resolve("/srv/tower/t01/t02/t03").orElseThrow();
+            assertEquals(Inode.FLAT_INLINE, dir.layout(), "the dirents must sit right after the inode");
+            tail = dir.tailPos();
+        }
+        img[(int) tail + 8] = (byte) 0xff; // first dirent's name offset: out of range
+        img[(int) tail + 9] = (byte) 0x7f;
+        Path bad = Files.write(tmp.resolve("bad.erofs"), img);
+        Path out = tmp.resolve("out");
+        try (ErofsImage image = ErofsImage.open(bad)) {
+            IOException e = assertThrows(IOException.class, () -> new Extractor(image, out, null).extract());
+            assertTrue(e.getMessage().startsWith("/srv/tower/t01/t02/t03: "), e.getMessage());
+        }
+        assertTrue(Files.notExists(out), "partial extraction left behind");
+
+        Path existing = Files.createDirectory(tmp.resolve("existing"));
+        try (ErofsImage image = ErofsImage.open(bad)) {
+            assertThrows(IOException.class, () -> new Extractor(image, existing, null).extract());
+        }
+        try (var s = Files.list(existing)) {
+            assertEquals(0, s.count(), "an existing target is emptied again");
+        }
     }
 
     @Test
