@@ -19,12 +19,21 @@ public class ImageOptions {
             description = "extra device of a multi-device image (blob or tar file), repeat in device-table order")
     List<Path> devices = new ArrayList<>();
 
+    /** Opens the image with every extra device it needs. */
     ErofsImage open() throws IOException {
+        return open(true);
+    }
+
+    /**
+     * Opens the image; with {@code allDevices} false, missing extra devices are tolerated until
+     * file data in them is read (enough for commands that only read metadata).
+     */
+    ErofsImage open(boolean allDevices) throws IOException {
         requireFile(image, "image");
         for (Path d : devices) {
             requireFile(d, "device");
         }
-        return ErofsImage.open(image, devices);
+        return ErofsImage.open(image, devices, allDevices);
     }
 
     private static void requireFile(Path p, String what) throws IOException {

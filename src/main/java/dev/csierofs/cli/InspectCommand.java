@@ -30,7 +30,7 @@ public class InspectCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintStream out = System.out;
-        try (ErofsImage image = img.open()) {
+        try (ErofsImage image = img.open(false)) {
             Superblock sb = image.superblock();
             row(out, "image", img.image + " (" + image.primarySize() + " bytes)");
             row(out, "uuid", sb.uuid().toString());
@@ -56,7 +56,8 @@ public class InspectCommand implements Callable<Integer> {
             row(out, "extra devices", Integer.toString(sb.extraDevices()));
             for (DeviceSlot d : image.deviceSlots()) {
                 row(out, "  device " + d.index(), d.blocks() + " blocks" + (d.uniaddr() != 0 ? ", unified start block " + d.uniaddr() : "")
-                        + (d.tagText().isEmpty() ? "" : ", tag " + d.tagText()));
+                        + (d.tagText().isEmpty() ? "" : ", tag " + d.tagText())
+                        + (d.index() > img.devices.size() ? ", not given (--device)" : ", " + img.devices.get(d.index() - 1)));
             }
             if (!image.xattrPrefixes().isEmpty()) {
                 row(out, "xattr prefixes", Integer.toString(image.xattrPrefixes().size()));

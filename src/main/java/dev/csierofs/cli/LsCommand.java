@@ -38,7 +38,7 @@ public class LsCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8);
-        try (ErofsImage image = img.open()) {
+        try (ErofsImage image = img.open(false)) {
             Inode start = image.resolve(path).orElseThrow(() -> new IOException(path + ": no such file or directory in " + img.image));
             if (!start.isDirectory()) {
                 out.println(line(image, start, path.getBytes(StandardCharsets.UTF_8)));

@@ -58,6 +58,15 @@ public final class ErofsImage implements Closeable {
      * (for example the blob of {@code mkfs.erofs --blobdev}, or the tar file of a tar-index image).
      */
     public static ErofsImage open(Path image, List<Path> extraDevices) throws IOException {
+        return open(image, extraDevices, true);
+    }
+
+    /**
+     * Opens an image; with {@code allDevices} false, fewer extra devices than the device table
+     * lists may be given: metadata is all on the primary device, and only reading file data that
+     * lives in a missing device fails (naming the device and how to pass it).
+     */
+    public static ErofsImage open(Path image, List<Path> extraDevices, boolean allDevices) throws IOException {
         List<ImageSource> opened = new ArrayList<>();
         try {
             ImageSource primary = ImageSource.open(image);
@@ -66,7 +75,7 @@ public final class ErofsImage implements Closeable {
                 opened.add(ImageSource.open(p));
             }
             Superblock sb = readSuperblock(primary);
-            if (sb.extraDevices() != extraDevices.size()) {
+            if (sb.extraDevices() < extraDevices.size() || (allDevices && sb.extraDevices() != extraDevices.size())) {
                 throw new ErofsException("superblock", Superblock.OFFSET + 86, "image has " + sb.extraDevices()
                         + " extra device(s) but " + extraDevices.size() + " were given (use --device for each, in device-table order)");
             }
@@ -231,10 +240,10 @@ public final class ErofsImage implements Closeable {
      * {@code want}). Lets callers move verbatim data without copying it through the heap.
      */
     public StoredRange locate(int deviceId, long pos, long want, String what) throws ErofsException {
-        if (deviceId < 0 || deviceId > devices.size()) {
-            throw new ErofsException(what, pos, "device id " + deviceId + " but the image has " + devices.size() + " extra device(s)");
+        if (deviceId < 0 || deviceId > sb.extraDevices()) {
+            throw new ErofsException(what, pos, "device id " + deviceId + " but the image has " + sb.extraDevices() + " extra device(s)");
         }
-        ImageSource src = deviceId == 0 ? primary : devices.get(deviceId - 1);
+        ImageSource src = deviceId == 0 ? primary : device(deviceId, what, pos);
         long off = pos;
         long limit = src.size();
         if (deviceId == 0) {
@@ -243,7 +252,7 @@ public final class ErofsImage implements Closeable {
                 long start = d.uniaddr() << sb.blkszbits();
                 long length = d.blocks() << sb.blkszbits();
                 if (d.uniaddr() != 0 && pos >= start && pos < start + length) {
-                    src = devices.get(i);
+                    src = device(i + 1, what, pos);
                     off = pos - start;
                     limit = Math.min(src.size(), length);
                     break;
@@ -254,6 +263,16 @@ public final class ErofsImage implements Closeable {
             throw shortfall(what, pos, want, src);
         }
         return new StoredRange(src, off, Math.min(want, limit - off));
+    }
+
+    /** Extra device {@code id} (1-based), or an error saying it was not given. */
+    private ImageSource device(int id, String what, long pos) throws ErofsException {
+        if (id > devices.size()) {
+            String tag = deviceSlots.get(id - 1).tagText();
+            throw new ErofsException(what, pos, "data is in extra device " + id + (tag.isEmpty() ? "" : " (" + tag + ")")
+                    + ", which was not given: pass it with --device, in device-table order");
+        }
+        return devices.get(id - 1);
     }
 
     private static ErofsException shortfall(String what, long pos, long want, ImageSource src) {

@@ -164,7 +164,13 @@ class CliIT {
         assertOneLineError(run("inspect", tmp.resolve("missing.erofs").toString()), "does not exist");
         Path notErofs = Files.write(tmp.resolve("zeros.img"), new byte[8192]);
         assertOneLineError(run("inspect", notErofs.toString()), "not an EROFS image");
-        assertOneLineError(run("ls", Fixtures.image("blobdev").toString()), "use --device");
+        assertOneLineError(run("cat", Fixtures.image("blobdev").toString(), "/etc/fixture.conf"), "use --device");
+        // metadata-only commands work without the data device, and say which one is missing
+        Run ls = run("ls", Fixtures.image("blobdev").toString(), "/etc");
+        assertEquals(0, ls.exit(), ls.err());
+        assertTrue(ls.text().contains("fixture.conf"), ls.text());
+        Run inspect = run("inspect", "--no-tree", Fixtures.image("blobdev").toString());
+        assertTrue(inspect.text().contains("device 1:") && inspect.text().contains("not given (--device)"), inspect.text());
         assertOneLineError(run("cat", SAMPLE.toString(), "/usr/bin"), "not a regular file");
         assertOneLineError(run("cat", SAMPLE.toString(), "/nope"), "no such file");
 

@@ -13,6 +13,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ImageSourceTest {
 
+    /** Opened without its data device, an image reads metadata and names the missing device on data reads. */
+    @Test
+    void missingExtraDeviceIsNamedOnlyWhenItsDataIsRead() throws Exception {
+        try (ErofsImage img = ErofsImage.open(Fixtures.image("blobdev"), java.util.List.of(), false)) {
+            Inode f = img.resolve("/etc/fixture.conf").orElseThrow();
+            assertTrue(img.xattrs().list(f).isEmpty());
+            ErofsException e = assertThrows(ErofsException.class, () -> img.openData(f).read(0, new byte[16], 0, 16));
+            assertTrue(e.getMessage().contains("extra device 1") && e.getMessage().contains("--device"), e.getMessage());
+        }
+        assertThrows(ErofsException.class, () -> ErofsImage.open(Fixtures.image("blobdev"), java.util.List.of()));
+        assertThrows(ErofsException.class, () -> ErofsImage.open(Fixtures.image("plain"),
+                java.util.List.of(Fixtures.image("plain")), false), "more devices than the table lists");
+    }
+
     /** Cached reads return the same bytes as direct reads, across page boundaries and at the end. */
     @Test
     void cachedReadsEqualDirectReads(@TempDir Path tmp) throws Exception {
