@@ -18,16 +18,13 @@ public class CatCommand implements Callable<Integer> {
     @Mixin
     ImageOptions img;
 
-    @Parameters(index = "1", paramLabel = "PATH", description = "path of a regular file inside the image")
+    @Parameters(index = "1", paramLabel = "PATH", description = "path of a regular file inside the image (symlinks are followed within the image)")
     String path;
 
     @Override
     public Integer call() throws Exception {
         try (ErofsImage image = img.open()) {
-            Inode inode = image.resolve(path).orElseThrow(() -> new IOException(path + ": no such file in " + img.image));
-            if (inode.isSymlink()) {
-                throw new IOException(path + " is a symlink to " + Display.name(image.readlink(inode)) + "; cat the target instead");
-            }
+            Inode inode = image.resolveFollowing(path).orElseThrow(() -> new IOException(path + ": no such file in " + img.image));
             if (!inode.isRegular()) {
                 throw new IOException(path + " is not a regular file");
             }

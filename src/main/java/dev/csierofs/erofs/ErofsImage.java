@@ -329,6 +329,60 @@ public final class ErofsImage implements Closeable {
         return Optional.of(cur);
     }
 
+    /** Symlinks followed in one resolution before giving up, as Linux's MAXSYMLINKS. */
+    public static final int MAX_SYMLINK_HOPS = 40;
+
+    /**
+     * Resolves a path inside the image following symlinks, in every component including the
+     * last, the way open(2) would with the image as root: absolute targets start at the image
+     * root and ".." never leaves it. Empty if a component does not exist; an error on a loop.
+     */
+    public Optional<Inode> resolveFollowing(String path) throws ErofsException {
+        java.util.ArrayDeque<Inode> stack = new java.util.ArrayDeque<>(); // ancestors, root at the bottom
+        stack.push(root());
+        java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>(java.util.Arrays.asList(path.split("/")));
+        int hops = 0;
+        while (!todo.isEmpty()) {
+            String part = todo.pollFirst();
+            if (part.isEmpty() || part.equals(".")) {
+                continue;
+            }
+            if (part.equals("..")) {
+                if (stack.size() > 1) {
+                    stack.pop();
+                }
+                continue;
+            }
+            Inode cur = stack.peek();
+            if (!cur.isDirectory()) {
+                return Optional.empty();
+            }
+            Optional<Inode> next = lookup(cur, part.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            if (next.isEmpty()) {
+                return Optional.empty();
+            }
+            Inode n = next.get();
+            if (!n.isSymlink()) {
+                stack.push(n);
+                continue;
+            }
+            if (++hops > MAX_SYMLINK_HOPS) {
+                throw new ErofsException(n.label(), n.iloc(), "more than " + MAX_SYMLINK_HOPS + " symlinks while resolving " + path);
+            }
+            String target = new String(readlink(n), java.nio.charset.StandardCharsets.UTF_8);
+            if (target.startsWith("/")) {
+                while (stack.size() > 1) {
+                    stack.pop();
+                }
+            }
+            String[] parts = target.split("/");
+            for (int i = parts.length - 1; i >= 0; i--) {
+                todo.addFirst(parts[i]);
+            }
+        }
+        return Optional.of(stack.peek());
+    }
+
     /** Longest symlink target accepted: PATH_MAX minus the terminating NUL. */
     public static final int MAX_SYMLINK = 4095;
 

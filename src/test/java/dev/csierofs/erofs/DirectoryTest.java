@@ -62,6 +62,23 @@ class DirectoryTest {
         }
     }
 
+    /** Symlinks are followed inside the image: relative, absolute, through directories, loops refused. */
+    @org.junit.jupiter.api.Test
+    void resolveFollowingStaysInsideTheImage() throws Exception {
+        try (ErofsImage img = ErofsImage.open(Fixtures.image("plain"))) {
+            Inode lib = img.resolve("/usr/lib/x86_64-linux-gnu/libmd.so.0.0.5").orElseThrow();
+            assertEquals(lib.nid(), img.resolveFollowing("/lib64/libmd.so.0").orElseThrow().nid(), "dir symlink, then soname link");
+            assertEquals(lib.nid(), img.resolveFollowing("lib64/../x86_64-linux-gnu/./libmd.so.0").orElseThrow().nid(),
+                    "\"..\" after a symlink goes to the target's parent, as in the kernel");
+            assertEquals(img.rootNid(), img.resolveFollowing("/../../..").orElseThrow().nid(), ".. stops at the image root");
+            assertTrue(img.resolveFollowing("/srv/links/dangling").isEmpty());
+            ErofsException loop = org.junit.jupiter.api.Assertions.assertThrows(ErofsException.class,
+                    () -> img.resolveFollowing("/srv/links/self-loop"));
+            assertTrue(loop.getMessage().contains("more than 40 symlinks"), loop.getMessage());
+            assertTrue(img.resolve("/lib64/libmd.so.0").isEmpty(), "resolve() itself follows nothing");
+        }
+    }
+
     private static List<Dirent> list(Directory dir, long cookie, int max) throws ErofsException {
         List<Dirent> out = new ArrayList<>();
         dir.readdir(cookie, d -> {
