@@ -32,11 +32,22 @@ public final class Libc {
     private static final int AT_SYMLINK_NOFOLLOW = 0x100;
     private static final int EINTR = 4;
 
+    public static final int O_RDONLY = 0;
     public static final int O_WRONLY = 01;
+    public static final int O_RDWR = 02;
     public static final int O_CREAT = 0100;
     public static final int O_EXCL = 0200;
     public static final int O_NOFOLLOW = 0400000;
+    public static final int O_DIRECTORY = 0200000;
     public static final int O_CLOEXEC = 02000000;
+    public static final int O_PATH = 010000000;
+
+    /** mount(2) flags. */
+    public static final long MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8;
+    /** umount2(2) flags. */
+    public static final int MNT_FORCE = 1, MNT_DETACH = 2, UMOUNT_NOFOLLOW = 8;
+    /** poll(2) events. */
+    public static final short POLLIN = 0x1, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;
 
     private static final MethodHandle MKNOD = bind("mknod", FunctionDescriptor.of(INT, PTR, INT, LONG));
     private static final MethodHandle LCHOWN = bind("lchown", FunctionDescriptor.of(INT, PTR, INT, INT));
@@ -52,14 +63,31 @@ public final class Libc {
     private static final MethodHandle LINK = bind("link", FunctionDescriptor.of(INT, PTR, PTR));
     private static final MethodHandle COPY_FILE_RANGE = bind("copy_file_range",
             FunctionDescriptor.of(LONG, INT, PTR, INT, PTR, LONG, INT));
+    private static final MethodHandle READ = bind("read", FunctionDescriptor.of(LONG, INT, PTR, LONG));
+    private static final MethodHandle WRITE = bind("write", FunctionDescriptor.of(LONG, INT, PTR, LONG));
+    private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(INT, PTR, LONG, INT));
+    private static final MethodHandle MOUNT = bind("mount", FunctionDescriptor.of(INT, PTR, PTR, PTR, LONG, PTR));
+    private static final MethodHandle UMOUNT2 = bind("umount2", FunctionDescriptor.of(INT, PTR, INT));
+    // ioctl(int, unsigned long, ...) is variadic: the third argument is passed the variadic way
+    private static final MethodHandle IOCTL_INT = bind("ioctl", FunctionDescriptor.of(INT, INT, LONG, INT),
+            Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle IOCTL_PTR = bind("ioctl", FunctionDescriptor.of(INT, INT, LONG, PTR),
+            Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle GETEUID = LINKER.downcallHandle(LIBC.find("geteuid").orElseThrow(),
+            FunctionDescriptor.of(INT));
+    private static final MethodHandle GETEGID = LINKER.downcallHandle(LIBC.find("getegid").orElseThrow(),
+            FunctionDescriptor.of(INT));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(LIBC.find("strerror").orElseThrow(),
             FunctionDescriptor.of(PTR, INT));
 
     private Libc() {
     }
 
-    private static MethodHandle bind(String name, FunctionDescriptor fd) {
-        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name)), fd, CAPTURE);
+    private static MethodHandle bind(String name, FunctionDescriptor fd, Linker.Option... extra) {
+        Linker.Option[] options = new Linker.Option[extra.length + 1];
+        options[0] = CAPTURE;
+        System.arraycopy(extra, 0, options, 1, extra.length);
+        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name)), fd, options);
     }
 
     /** One downcall: gets the errno capture segment and an arena for its arguments. */
@@ -91,6 +119,10 @@ public final class Libc {
 
     private static String str(byte[] path) {
         return new String(path, StandardCharsets.UTF_8);
+    }
+
+    private static MemorySegment cstr(Arena a, String s) {
+        return s == null ? MemorySegment.NULL : cstr(a, s.getBytes(StandardCharsets.UTF_8));
     }
 
     private static MemorySegment cstr(Arena a, byte[] s) {
@@ -191,6 +223,95 @@ public final class Libc {
 
     public static void link(byte[] existing, byte[] path) throws SyscallException {
         call("link", str(path), (st, a) -> (int) LINK.invokeExact(st, cstr(a, existing), cstr(a, path)));
+    }
+
+    /**
+     * read(2) into native memory: returns the count (0 at end of file). EINTR is retried; any other
+     * failure (EAGAIN, ENODEV from an unmounted FUSE connection...) is a SyscallException whose
+     * {@link SyscallException#errno()} tells which.
+     */
+    public static long read(int fd, MemorySegment buf, long len) throws SyscallException {
+        MemorySegment b = nativeSlice(buf, len);
+        return call("read", "fd " + fd, (st, a) -> (long) READ.invokeExact(st, fd, b, len));
+    }
+
+    /** write(2) from native memory: returns the count, which may be short for ordinary files. */
+    public static long write(int fd, MemorySegment buf, long len) throws SyscallException {
+        MemorySegment b = nativeSlice(buf, len);
+        return call("write", "fd " + fd, (st, a) -> (long) WRITE.invokeExact(st, fd, b, len));
+    }
+
+    /** The first {@code len} bytes of a native segment; refuses heap memory and a too short buffer. */
+    private static MemorySegment nativeSlice(MemorySegment buf, long len) {
+        if (!buf.isNative()) {
+            throw new IllegalArgumentException("syscall buffers must be native memory (Arena), not heap: " + buf);
+        }
+        return buf.asSlice(0, len);
+    }
+
+    /**
+     * poll(2) on one fd: waits up to {@code timeoutMillis} (negative: forever) and returns the
+     * revents bits, 0 on timeout. An EINTR restarts the wait with the full timeout.
+     */
+    public static int poll(int fd, short events, int timeoutMillis) throws SyscallException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment pfd = a.allocate(8, 4);
+            pfd.set(INT, 0, fd);
+            pfd.set(ValueLayout.JAVA_SHORT, 4, events);
+            pfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
+            int n = (int) call("poll", "fd " + fd, (st, x) -> (int) POLL.invokeExact(st, pfd, 1L, timeoutMillis));
+            return n == 0 ? 0 : pfd.get(ValueLayout.JAVA_SHORT, 6) & 0xffff;
+        }
+    }
+
+    /**
+     * mount(2). {@code source} and {@code data} may be null. The data string goes to the
+     * filesystem's option parser as is: callers validate what they put into it.
+     */
+    public static void mount(String source, String target, String fstype, long flags, String data) throws SyscallException {
+        call("mount", target + " (type " + fstype + ")", (st, a) -> (int) MOUNT.invokeExact(st,
+                cstr(a, source), cstr(a, target), cstr(a, fstype), flags, cstr(a, data)));
+    }
+
+    /** umount2(2), e.g. with {@link #MNT_DETACH} for a lazy unmount. */
+    public static void umount2(String target, int flags) throws SyscallException {
+        call("umount2", target, (st, a) -> (int) UMOUNT2.invokeExact(st, cstr(a, target), flags));
+    }
+
+    /**
+     * ioctl(2) with an int argument; returns the (non-negative) result. {@code requestName} only
+     * names the request in error messages.
+     */
+    public static int ioctl(int fd, long request, String requestName, int arg) throws SyscallException {
+        long req = request & 0xffffffffL;
+        return (int) call("ioctl", "fd " + fd + ", " + requestName, (st, a) -> (int) IOCTL_INT.invokeExact(st, fd, req, arg));
+    }
+
+    /** ioctl(2) with a pointer argument (native memory the kernel reads or fills); returns the result. */
+    public static int ioctl(int fd, long request, String requestName, MemorySegment arg) throws SyscallException {
+        if (!arg.isNative()) {
+            throw new IllegalArgumentException("ioctl arguments must be native memory (Arena), not heap: " + arg);
+        }
+        long req = request & 0xffffffffL;
+        return (int) call("ioctl", "fd " + fd + ", " + requestName, (st, a) -> (int) IOCTL_PTR.invokeExact(st, fd, req, arg));
+    }
+
+    /** The effective uid of this process (cannot fail). */
+    public static int geteuid() {
+        try {
+            return (int) GETEUID.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException("geteuid downcall failed", t);
+        }
+    }
+
+    /** The effective gid of this process (cannot fail). */
+    public static int getegid() {
+        try {
+            return (int) GETEGID.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException("getegid downcall failed", t);
+        }
     }
 
     public static String strerror(int errno) {
