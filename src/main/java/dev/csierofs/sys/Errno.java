@@ -9,6 +9,7 @@ public final class Errno {
     public static final int ENOENT = 2;
     public static final int EINTR = 4;
     public static final int EIO = 5;
+    public static final int ENXIO = 6;
     public static final int EBADF = 9;
     public static final int EAGAIN = 11;
     public static final int ENOMEM = 12;
@@ -30,6 +31,9 @@ public final class Errno {
     public static final int ENODATA = 61;
     public static final int EOPNOTSUPP = 95;
     public static final int ENOTCONN = 107;
+
+    /** Largest errno a FUSE reply may carry: the kernel rejects errors at or beyond -ERESTARTSYS (512). */
+    public static final int MAX = 511;
 
     private Errno() {
     }

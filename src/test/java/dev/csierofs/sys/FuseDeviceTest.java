@@ -115,4 +115,12 @@ class FuseDeviceTest {
     private static int openReadOnly(Path p) throws SyscallException {
         return Libc.open(p.toString().getBytes(StandardCharsets.UTF_8), Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
     }
+
+    @Test
+    void ioctlNumbersFollowTheIocEncoding() {
+        // _IOC(dir, type 0xE5, nr, size): dir 2 = read, 1 = write; size in bits 16..29
+        assertEquals(2 << 30 | 4 << 16 | 0xE5 << 8, FuseDevice.IOC_CLONE);
+        assertEquals(1 << 30 | 16 << 16 | 0xE5 << 8 | 1, FuseDevice.IOC_BACKING_OPEN); // struct fuse_backing_map: 16 bytes
+        assertEquals(1 << 30 | 4 << 16 | 0xE5 << 8 | 2, FuseDevice.IOC_BACKING_CLOSE);
+    }
 }
