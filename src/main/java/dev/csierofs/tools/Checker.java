@@ -17,10 +17,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -59,12 +55,11 @@ public final class Checker {
     private final int threads;
     private final List<Problem> problems = new ArrayList<>();
     private final Set<Long> dataChecked = new HashSet<>();
-    private final List<Future<?>> pending = new ArrayList<>();
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
     private final AtomicLong bytes = new AtomicLong();
     private final AtomicLong fingerprints = new AtomicLong();
     private volatile long inodes; // volatile: read by a progress reporter
-    private ExecutorService pool;
+    private Workers workers;
 
     public Checker(ErofsImage image) {
         this(image, Math.max(2, Runtime.getRuntime().availableProcessors()));
@@ -85,16 +80,10 @@ public final class Checker {
     }
 
     public Report check() throws IOException {
-        pool = Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "fsck-reader");
-            t.setDaemon(true);
-            return t;
-        });
-        try {
+        try (Workers w = new Workers(threads, "fsck-reader")) {
+            workers = w;
             new TreeWalker(image, (path, e) -> problem(Escape.text(path), e.getMessage())).walk(this::checkOne);
-            awaitContent();
-        } finally {
-            pool.shutdownNow();
+            w.await();
         }
         List<Problem> sorted;
         synchronized (problems) {
@@ -118,34 +107,17 @@ public final class Checker {
             if (inode.isSymlink()) {
                 image.readlink(inode);
             } else if (inode.isRegular() && dataChecked.add(inode.nid())) {
-                pending.add(pool.submit(() -> {
+                workers.submit(() -> {
                     try {
                         checkContent(path, inode);
                     } catch (ErofsException e) {
                         problem(path, e.getMessage());
                     }
-                }));
-                if (pending.size() >= 4096) {
-                    awaitContent(); // bounded queue on huge images
-                }
+                });
             }
         } catch (ErofsException e) {
             problem(path, e.getMessage());
         }
-    }
-
-    private void awaitContent() throws IOException {
-        for (Future<?> f : pending) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("check interrupted", e);
-            } catch (ExecutionException e) {
-                throw new IOException("checking a file failed: " + e.getCause(), e.getCause());
-            }
-        }
-        pending.clear();
     }
 
     private void checkContent(String path, Inode inode) throws ErofsException {

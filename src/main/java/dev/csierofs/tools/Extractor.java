@@ -11,7 +11,6 @@ import dev.csierofs.sys.Libc;
 import dev.csierofs.sys.SyscallException;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -26,10 +25,6 @@ import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
@@ -93,12 +88,11 @@ public final class Extractor {
     private final Map<Long, byte[]> firstName = new HashMap<>();
     private final List<Pending> laterNames = new ArrayList<>();
     private final Deque<Pending> dirs = new ArrayDeque<>();
-    private final List<Future<?>> writes = new ArrayList<>();
     private final ThreadLocal<Buffers> buffers = ThreadLocal.withInitial(Buffers::new);
     private final AtomicLong bytes = new AtomicLong();
     private final AtomicLong filesWritten = new AtomicLong();
     private long nDirs, nFiles, nLinks, nSpecial;
-    private ExecutorService pool;
+    private Workers pool;
 
     /** {@code progress} receives one line per extracted path (or null for silence). */
     public Extractor(ErofsImage image, Path target, Consumer<String> progress) {
@@ -128,11 +122,7 @@ public final class Extractor {
     public Stats extract() throws IOException {
         Path target = Path.of(new String(root, StandardCharsets.UTF_8));
         boolean created = prepareTarget(target);
-        pool = Executors.newFixedThreadPool(workers, r -> {
-            Thread t = new Thread(r, "extract-writer");
-            t.setDaemon(true);
-            return t;
-        });
+        pool = new Workers(workers, "extract-writer");
         try {
             return extractInto();
         } catch (IOException e) {
@@ -142,7 +132,7 @@ public final class Extractor {
             removePartial(target, created);
             throw e;
         } finally {
-            pool.shutdownNow();
+            pool.close();
             for (int fd : sourceFds.values()) {
                 Libc.close(fd);
             }
@@ -153,7 +143,7 @@ public final class Extractor {
         new TreeWalker(image, (path, e) -> {
             throw e.at(Escape.text(path));
         }).walk(this::restore);
-        awaitWrites();
+        pool.await();
         for (Pending p : laterNames) {
             Libc.link(firstName.get(p.inode.nid()), p.path);
         }
@@ -167,8 +157,7 @@ public final class Extractor {
     /** Removes a failed extraction: the target if we created it, else what we put in it. */
     private void removePartial(Path target, boolean created) {
         try {
-            pool.shutdownNow();
-            pool.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+            pool.close(); // no worker may still be creating files while we remove them
             // rm copes with names that are not valid in the JVM's file name encoding
             new ProcessBuilder("rm", "-rf", "--one-file-system", target.toString()).inheritIO().start().waitFor();
             if (!created) {
@@ -197,24 +186,6 @@ public final class Extractor {
         }
         Files.createDirectories(target);
         return true;
-    }
-
-    /** Waits for every file write; the first failure ends the extraction with its own error. */
-    private void awaitWrites() throws IOException {
-        for (Future<?> f : writes) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("extraction interrupted", e);
-            } catch (ExecutionException e) {
-                if (e.getCause() instanceof UncheckedIOException u) {
-                    throw u.getCause();
-                }
-                throw new IOException("writing a file failed: " + e.getCause(), e.getCause());
-            }
-        }
-        writes.clear();
     }
 
     private byte[] dest(byte[] path) {
@@ -254,18 +225,13 @@ public final class Extractor {
             nSpecial++; // Inode.parse admits only the seven file types
         }
         // Everything but directories is created by the workers: the parent exists already.
-        writes.add(pool.submit(() -> {
+        pool.submit(() -> {
             try {
                 create(dst, inode);
             } catch (ErofsException e) {
-                throw new UncheckedIOException(e.at(Escape.text(path)));
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
+                throw e.at(Escape.text(path));
             }
-        }));
-        if (writes.size() >= 4096) {
-            awaitWrites(); // keep the queue of pending entries bounded on huge images
-        }
+        });
     }
 
     private void create(byte[] dst, Inode inode) throws IOException {
