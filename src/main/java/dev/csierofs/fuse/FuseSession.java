@@ -1,0 +1,231 @@
+package dev.csierofs.fuse;
+
+import dev.csierofs.sys.Errno;
+import dev.csierofs.sys.FuseDevice;
+import dev.csierofs.sys.FuseMount;
+import dev.csierofs.sys.SyscallException;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One mounted FUSE connection serving a {@link FuseFilesystem}: mounts, answers INIT, then
+ * reads requests on several threads (each on its own cloned fd of the same connection) and
+ * dispatches them. Ends when the mount goes away (the device read fails with ENODEV after a lazy
+ * unmount) or on {@link #close()}.
+ */
+public final class FuseSession implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(FuseSession.class.getName());
+    /** A request buffer: max_write (we accept none) plus room for any header and name. */
+    private static final int BUFFER = (1 << 20) + 8192;
+
+    private final FuseFilesystem fs;
+    private final FuseDevice device;
+    private final FuseMount mount;
+    private final InitNegotiation.Result init;
+    private final List<Thread> readers = new ArrayList<>();
+    private final List<FuseDevice> clones = new ArrayList<>();
+    private final CountDownLatch stopped;
+
+    private FuseSession(FuseFilesystem fs, FuseDevice device, FuseMount mount, InitNegotiation.Result init, int threads) {
+        this.fs = fs;
+        this.device = device;
+        this.mount = mount;
+        this.init = init;
+        this.stopped = new CountDownLatch(threads);
+    }
+
+    /**
+     * Mounts {@code fs} at {@code dir} (type {@code fuse.<subtype>}, source shown in the mount
+     * table) and starts {@code threads} reader threads. Returns once INIT is answered.
+     */
+    public static FuseSession mount(FuseFilesystem fs, Path dir, String subtype, String source, int threads,
+            InitNegotiation.Options options) throws IOException {
+        FuseDevice device = FuseDevice.open();
+        FuseMount mount = null;
+        try {
+            mount = FuseMount.mount(device, dir, subtype, source,
+                    new FuseMount.Options(true, true, FuseMount.DEFAULT_MAX_READ));
+            InitNegotiation.Result init = answerInit(device, options);
+            FuseSession s = new FuseSession(fs, device, mount, init, threads);
+            s.start(threads);
+            return s;
+        } catch (IOException | RuntimeException e) {
+            if (mount != null) {
+                mount.close();
+            }
+            device.close();
+            throw e;
+        }
+    }
+
+    /** Whether INIT negotiated passthrough (backing files may then be registered). */
+    public boolean passthrough() {
+        return init.passthrough();
+    }
+
+    public FuseDevice device() {
+        return device;
+    }
+
+    private static InitNegotiation.Result answerInit(FuseDevice device, InitNegotiation.Options options) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(BUFFER, 8);
+            if (!device.awaitReadable(10_000)) {
+                throw new IOException("the kernel sent no INIT within 10 s after mount");
+            }
+            int n = device.read(buf);
+            Request r = Request.decode(buf.asSlice(0, n));
+            if (!(r.body() instanceof InitIn in)) {
+                throw new IOException("expected INIT as the first request, got opcode " + r.opcode());
+            }
+            InitNegotiation.Result result = InitNegotiation.negotiate(in, options);
+            device.write(buf, Reply.of(buf, r.header().unique(), result.reply()));
+            return result;
+        }
+    }
+
+    private void start(int threads) throws SyscallException {
+        for (int i = 0; i < threads; i++) {
+            FuseDevice d = i == 0 ? device : device.cloneSession();
+            if (i > 0) {
+                clones.add(d);
+            }
+            Thread t = Thread.ofPlatform().daemon().name("fuse-reader-" + i).start(() -> serve(d));
+            readers.add(t);
+        }
+    }
+
+    private void serve(FuseDevice d) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(BUFFER, 8);
+            while (true) {
+                int n;
+                try {
+                    n = d.read(buf);
+                } catch (SyscallException e) {
+                    if (e.errno() == Errno.ENODEV || e.errno() == Errno.EBADF) {
+                        return; // unmounted, or closed by close()
+                    }
+                    if (e.errno() == Errno.EAGAIN || e.errno() == Errno.ENOENT) {
+                        continue; // ENOENT: the request was interrupted before we read it
+                    }
+                    LOG.log(Level.WARNING, "reading /dev/fuse failed: " + e.getMessage());
+                    return;
+                }
+                int len = handle(buf, n);
+                if (len > 0) {
+                    try {
+                        d.write(buf, len);
+                    } catch (SyscallException e) {
+                        if (e.errno() == Errno.ENODEV) {
+                            return;
+                        }
+                        // ENOENT: the request was interrupted and its reply is no longer wanted
+                    }
+                }
+            }
+        } finally {
+            stopped.countDown();
+        }
+    }
+
+    /** Answers one request in place; returns the reply length, 0 for requests without reply. */
+    int handle(MemorySegment buf, int n) {
+        Request r;
+        try {
+            r = Request.decode(buf.asSlice(0, n));
+        } catch (FuseProtocolException e) {
+            LOG.warning("malformed FUSE request: " + e.getMessage());
+            return e.header().map(h -> Reply.error(buf, h.unique(), Errno.EIO)).orElse(0);
+        }
+        long unique = r.header().unique();
+        long node = r.nodeid();
+        try {
+            return switch (r.body()) {
+                case Request.Lookup l -> Reply.of(buf, unique, fs.lookup(node, l.name()));
+                case Request.Forget f -> {
+                    fs.forget(node, f.nlookup());
+                    yield 0;
+                }
+                case Request.BatchForget b -> {
+                    for (Request.ForgetOne one : b.forgets()) {
+                        fs.forget(one.nodeid(), one.nlookup());
+                    }
+                    yield 0;
+                }
+                case Request.GetAttr g -> Reply.of(buf, unique, fs.getattr(node));
+                case Request.ReadLink rl -> Reply.bytes(buf, unique, fs.readlink(node));
+                case Request.Open o -> Reply.of(buf, unique, fs.open(node, o.flags()));
+                case Request.Read rd -> {
+                    int size = (int) Math.min(rd.size(), buf.byteSize() - Reply.PAYLOAD);
+                    yield Reply.data(buf, unique, fs.read(node, rd.fh(), rd.offset(), size, buf.asSlice(Reply.PAYLOAD, size)));
+                }
+                case Request.Release rl -> {
+                    fs.release(node, rl.fh());
+                    yield Reply.ok(buf, unique);
+                }
+                case Request.OpenDir od -> Reply.of(buf, unique, fs.opendir(node));
+                case Request.ReadDir rd -> {
+                    DirentList out = DirentList.forRequest(buf, unique, rd);
+                    fs.readdir(node, rd.fh(), rd.offset(), out);
+                    yield out.finish();
+                }
+                case Request.ReleaseDir rd -> {
+                    fs.releasedir(node, rd.fh());
+                    yield Reply.ok(buf, unique);
+                }
+                case Request.StatFs s -> Reply.of(buf, unique, fs.statfs(node));
+                case Request.GetXattr g -> {
+                    byte[] v = fs.getxattr(node, g.name());
+                    yield g.size() == 0 ? XattrReply.size(buf, unique, v.length) : XattrReply.value(buf, unique, g.size(), v);
+                }
+                case Request.ListXattr l -> {
+                    List<byte[]> names = fs.listxattr(node);
+                    yield l.size() == 0 ? XattrReply.size(buf, unique, XattrReply.listLength(names))
+                            : XattrReply.list(buf, unique, l.size(), names);
+                }
+                case Request.Flush f -> Reply.ok(buf, unique);
+                case Request.Access a -> Reply.ok(buf, unique); // modes are checked by the kernel (default_permissions)
+                case Request.Interrupt i -> 0; // every request is answered promptly; nothing to cancel
+                case Request.Lseek ls -> Reply.of(buf, unique, new LseekOut(fs.lseek(node, ls.fh(), ls.offset(), ls.whence())));
+                case Request.Unsupported u -> Reply.error(buf, unique, u.isWrite() ? Errno.EROFS : Errno.ENOSYS);
+                default -> Reply.error(buf, unique, Errno.ENOSYS); // STATX (the kernel falls back to GETATTR), INIT again, DESTROY
+            };
+        } catch (FuseError e) {
+            return Reply.error(buf, unique, e.errno());
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "FUSE request " + r.opcode() + " on node " + node + " failed", e);
+            return Reply.error(buf, unique, Errno.EIO);
+        }
+    }
+
+    /** Waits until the session ends (the mount was removed), at most {@code timeout}. */
+    public boolean awaitStop(long timeout, TimeUnit unit) throws InterruptedException {
+        return stopped.await(timeout, unit);
+    }
+
+    /** Unmounts (lazily) and waits briefly for the readers to see the end of the connection. */
+    @Override
+    public void close() throws IOException {
+        try {
+            mount.close();
+            awaitStop(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            for (FuseDevice c : clones) {
+                c.close();
+            }
+            device.close();
+        }
+    }
+}
