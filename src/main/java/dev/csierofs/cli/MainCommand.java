@@ -5,7 +5,8 @@ import picocli.CommandLine.Command;
 
 @TopCommand
 @Command(name = "csi-driver-erofs", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
-        description = "EROFS images for Kubernetes: read, check and extract them with our own userspace reader.",
-        subcommands = {InspectCommand.class, LsCommand.class, CatCommand.class, ExtractCommand.class, FsckCommand.class})
+        description = "EROFS images for Kubernetes: read, check, extract and mount them with our own userspace reader.",
+        subcommands = {InspectCommand.class, LsCommand.class, CatCommand.class, ExtractCommand.class, FsckCommand.class,
+            MountCommand.class, UmountCommand.class})
 public class MainCommand {
 }

@@ -160,6 +160,60 @@ class CliIT {
         return r;
     }
 
+    /** Starts `mount IMAGE DIR` and waits until the FUSE mount is visible. */
+    private static Process startMount(Path image, Path dir) throws Exception {
+        Process p = new ProcessBuilder(ROOT.resolve("bin/csi-driver-erofs").toString(), "mount", image.toString(), dir.toString())
+                .redirectErrorStream(true).redirectOutput(dir.resolveSibling(dir.getFileName() + ".log").toFile()).start();
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (dev.csierofs.sys.Mounts.at(dir.toRealPath().toString()).isEmpty()) {
+            assertTrue(p.isAlive(), "mount exited early: " + Files.readString(dir.resolveSibling(dir.getFileName() + ".log")));
+            assertTrue(System.nanoTime() < deadline, "mount did not appear within 30 s");
+            Thread.sleep(50);
+        }
+        return p;
+    }
+
+    /** The FUSE mount reads like the kernel's mount of the same image; SIGTERM unmounts it. */
+    @Test
+    void mountServesTheImageLikeTheKernelAndSigtermUnmounts(@TempDir Path tmp) throws Exception {
+        Path fuse = Files.createDirectory(tmp.resolve("fuse"));
+        Path kernel = Files.createDirectory(tmp.resolve("kernel"));
+        Process p = startMount(SAMPLE, fuse);
+        try {
+            List<String> viaFuse = manifest(fuse);
+            exec("mount", "-t", "erofs", "-o", "ro", SAMPLE.toString(), kernel.toString());
+            try {
+                dev.csierofs.erofs.FixtureManifestTest.assertManifestsEqual("sample over FUSE", manifest(kernel), viaFuse);
+            } finally {
+                exec("umount", kernel.toString());
+            }
+            Process t = new ProcessBuilder(fuse.resolve("usr/bin/true").toString()).start();
+            assertEquals(0, t.waitFor(), "exec of a binary from the FUSE mount");
+        } finally {
+            p.destroy(); // SIGTERM
+            assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "mount did not exit on SIGTERM");
+        }
+        assertTrue(dev.csierofs.sys.Mounts.at(fuse.toRealPath().toString()).isEmpty(), "SIGTERM left the mount behind");
+    }
+
+    /** A busy mount point is refused in one line; `umount DIR` ends the serving process cleanly. */
+    @Test
+    void busyMountPointIsRefusedAndUmountEndsTheDaemon(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("mnt"));
+        Process p = startMount(SAMPLE, dir);
+        try {
+            assertOneLineError(run("mount", SAMPLE.toString(), dir.toString()), dir.toRealPath().toString());
+            Run u = run("umount", dir.toString());
+            assertEquals(0, u.exit(), u.err());
+            assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "daemon still running after umount");
+            assertEquals(0, p.exitValue());
+        } finally {
+            p.destroy();
+        }
+        assertTrue(dev.csierofs.sys.Mounts.at(dir.toRealPath().toString()).isEmpty());
+        assertOneLineError(run("umount", dir.toString()), "has no csi-driver-erofs mount");
+    }
+
     @Test
     void errorsAreOneClearLine(@TempDir Path tmp) throws Exception {
         assertOneLineError(run("inspect", tmp.resolve("missing.erofs").toString()), "does not exist");
