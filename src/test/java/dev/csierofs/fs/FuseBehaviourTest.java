@@ -1,0 +1,169 @@
+package dev.csierofs.fs;
+
+import dev.csierofs.erofs.ErofsImage;
+import dev.csierofs.erofs.Fixtures;
+import dev.csierofs.fuse.FuseSession;
+import dev.csierofs.fuse.InitNegotiation;
+import dev.csierofs.sys.Mounts;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Path reporting, concurrency and lifecycle of images served over our FUSE daemon. */
+class FuseBehaviourTest {
+
+    private static FuseSession serve(ErofsImage img, Path dir, int threads) throws Exception {
+        return FuseSession.mount(new ErofsFilesystem(img), dir, "erofs", "test", threads, InitNegotiation.Options.defaults());
+    }
+
+    private static String run(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), String.join(" ", cmd) + ": " + out);
+        return out;
+    }
+
+    /** A library mapped from the mount shows the mount's own path in /proc/self/maps and /proc/self/fd. */
+    @Test
+    void mappedLibraryShowsTheMountPath(@TempDir Path tmp) throws Exception {
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        try (ErofsImage img = ErofsImage.open(Fixtures.image("lz4hc")); FuseSession s = serve(img, mnt, 2)) {
+            Path lib = mnt.resolve("usr/lib/x86_64-linux-gnu/libmd.so.0.0.5");
+            String out = run("python3", "-c", String.join("\n",
+                    "import mmap, os, sys",
+                    "f = open(sys.argv[1], 'rb')",
+                    "m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)",
+                    "print([l.split()[-1] for l in open('/proc/self/maps') if 'libmd.so.0.0.5' in l][0])",
+                    "print(os.readlink('/proc/self/fd/%d' % f.fileno()))",
+                    "print(m[:4] == b'\\x7fELF')"), lib.toString());
+            List<String> lines = out.lines().toList();
+            assertEquals(lib.toString(), lines.get(0), "/proc/self/maps");
+            assertEquals(lib.toString(), lines.get(1), "/proc/self/fd");
+            assertEquals("True", lines.get(2));
+        }
+    }
+
+    /** Many threads reading every file while another walks the tree all see the kernel's bytes. */
+    @Test
+    void concurrentReadersAndWalkersAgreeWithTheManifest(@TempDir Path tmp) throws Exception {
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Map<String, String> want = new ConcurrentHashMap<>();
+        for (String l : Fixtures.manifest("zstd")) {
+            String[] f = l.split("\t");
+            if (f.length > 11 && f[1].equals("reg") && f[0].matches("[A-Za-z0-9/._-]+")) {
+                want.put(f[0], f[11]);
+            }
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try (ErofsImage img = ErofsImage.open(Fixtures.image("zstd")); FuseSession s = serve(img, mnt, 4)) {
+            List<Future<?>> jobs = new ArrayList<>();
+            for (int t = 0; t < 6; t++) {
+                List<String> paths = new ArrayList<>(want.keySet());
+                java.util.Collections.shuffle(paths, new java.util.Random(t));
+                jobs.add(pool.submit(() -> {
+                    MessageDigest sha = MessageDigest.getInstance("SHA-256");
+                    for (String p : paths) {
+                        try (InputStream in = Files.newInputStream(mnt.resolve(p.substring(1)))) {
+                            sha.reset();
+                            byte[] b = new byte[7919];
+                            for (int n; (n = in.read(b)) > 0; ) {
+                                sha.update(b, 0, n);
+                            }
+                            assertEquals(want.get(p), HexFormat.of().formatHex(sha.digest()), p);
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (int t = 0; t < 2; t++) {
+                jobs.add(pool.submit(() -> {
+                    try (Stream<Path> walk = Files.walk(mnt)) {
+                        assertTrue(walk.count() > 800);
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> j : jobs) {
+                j.get(120, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** One process holds 100 mounts at once, each serving its image; all go away cleanly. */
+    @Test
+    void hundredMountsInOneProcess(@TempDir Path tmp) throws Exception {
+        List<FuseSession> sessions = new ArrayList<>();
+        List<Path> dirs = new ArrayList<>();
+        try (ErofsImage img = ErofsImage.open(Fixtures.image("plain"))) {
+            try {
+                for (int i = 0; i < 100; i++) {
+                    Path d = Files.createDirectory(tmp.resolve("m" + i));
+                    dirs.add(d);
+                    sessions.add(serve(img, d, 1));
+                }
+                for (Path d : dirs) {
+                    assertEquals("ISLAND-3M+1", new String(readAt(d.resolve("var/lib/images/disk.img"), (3 << 20) + 1, 11),
+                            StandardCharsets.US_ASCII));
+                }
+            } finally {
+                for (FuseSession s : sessions) {
+                    s.close();
+                }
+            }
+        }
+        for (Path d : dirs) {
+            assertTrue(Mounts.at(d.toRealPath().toString()).isEmpty(), d + " still mounted");
+        }
+    }
+
+    /** After a lazy unmount an open file still reads; the daemon ends once it is closed. */
+    @Test
+    void lazyUnmountWithAnOpenFile(@TempDir Path tmp) throws Exception {
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        try (ErofsImage img = ErofsImage.open(Fixtures.image("lz4"))) {
+            FuseSession s = serve(img, mnt, 2);
+            try {
+                try (var ch = java.nio.channels.FileChannel.open(mnt.resolve("usr/share/fixture/prose.txt"))) {
+                    run("umount", "-l", mnt.toString());
+                    assertTrue(Mounts.at(mnt.toRealPath().toString()).isEmpty(), "gone from the namespace at once");
+                    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16);
+                    assertTrue(ch.read(b, 0) > 0, "the open file still reads through the live connection");
+                    assertTrue(!s.awaitStop(200, TimeUnit.MILLISECONDS), "the daemon must serve while the file is open");
+                }
+                assertTrue(s.awaitStop(10, TimeUnit.SECONDS), "the daemon ends when the last user is gone");
+            } finally {
+                s.close();
+            }
+        }
+    }
+
+    private static byte[] readAt(Path p, long pos, int len) throws Exception {
+        try (var ch = java.nio.channels.FileChannel.open(p)) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(len);
+            while (b.hasRemaining() && ch.read(b, pos + b.position()) > 0) {
+                // positional reads until full
+            }
+            return b.array();
+        }
+    }
+}
