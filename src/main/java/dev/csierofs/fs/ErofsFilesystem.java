@@ -74,7 +74,11 @@ public final class ErofsFilesystem implements FuseFilesystem {
     }
 
     Attr attr(Inode i) {
-        long blocks = (i.size() + 511) >>> 9;
+        // As Linux's EROFS counts st_blocks: the compressed block count of compressed inodes,
+        // else the size rounded up to whole filesystem blocks (in 512-byte units either way).
+        int bits = image.superblock().blkszbits();
+        long nblks = i.isCompressed() ? i.startBlk() : 0;
+        long blocks = nblks != 0 ? nblks << (bits - 9) : ((i.size() + image.blockSize() - 1) >>> bits) << (bits - 9);
         int rdev = i.isDevice() ? Attr.encodeDev(i.rdevMajor(), i.rdevMinor()) : 0;
         return new Attr(i.nid(), i.size(), blocks, i.mtime(), i.mtime(), i.mtime(), i.mtimeNsec(), i.mtimeNsec(), i.mtimeNsec(),
                 i.mode(), (int) i.nlink(), (int) i.uid(), (int) i.gid(), rdev, image.blockSize(), 0);

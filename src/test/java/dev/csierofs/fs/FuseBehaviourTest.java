@@ -157,6 +157,38 @@ class FuseBehaviourTest {
         }
     }
 
+    /** ls -lAR (with st_blocks totals), find, tar and cp -a see the same tree through our mount as through the kernel's. */
+    @Test
+    void everydayToolsSeeWhatTheKernelShows(@TempDir Path tmp) throws Exception {
+        for (String name : new String[] {"plain", "lz4hc", "48bit", "chunk", "metabox", "b512-lz4hc"}) {
+            Path fuse = Files.createDirectory(tmp.resolve(name + "-fuse"));
+            Path kernel = Files.createDirectory(tmp.resolve(name + "-kernel"));
+            run("mount", "-t", "erofs", "-o", "ro", Fixtures.image(name).toString(), kernel.toString());
+            try (ErofsImage img = ErofsImage.open(Fixtures.image(name)); FuseSession s = serve(img, fuse, 2)) {
+                for (String[] tool : new String[][] {
+                    {"ls", "-lAR", "--time-style=full-iso", "."}, // -A: the root's ".." is outside both mounts
+                    {"find", ".", "-printf", "%p %y %m %n %u %g %s %T@ %l\\n"},
+                    {"sh", "-c", "tar --numeric-owner -cf - . | sha256sum"}}) {
+                    assertEquals(runIn(kernel, tool), runIn(fuse, tool), name + ": " + String.join(" ", tool));
+                }
+                Path a = tmp.resolve(name + "-copy-kernel");
+                Path b = tmp.resolve(name + "-copy-fuse");
+                run("cp", "-a", kernel.toString(), a.toString());
+                run("cp", "-a", fuse.toString(), b.toString());
+                assertEquals(Fixtures.manifestOfTree(a), Fixtures.manifestOfTree(b), name + ": cp -a");
+            } finally {
+                run("umount", kernel.toString());
+            }
+        }
+    }
+
+    private static String runIn(Path dir, String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), String.join(" ", cmd) + " in " + dir + ": " + out);
+        return out;
+    }
+
     private static byte[] readAt(Path p, long pos, int len) throws Exception {
         try (var ch = java.nio.channels.FileChannel.open(p)) {
             java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(len);
