@@ -183,6 +183,14 @@ class KernelOracleTest {
                 List<String> reader = ReaderManifest.of(img);
                 FixtureManifestTest.assertManifestsEqual(config.name(), kernel, reader);
                 assertLookupsFindEveryEntry(img);
+                // our FUSE mount of the image shows what the kernel's mount shows
+                Path fuseDir = Files.createDirectories(work.resolve("fuse-" + slug));
+                List<String> viaFuse;
+                try (dev.csierofs.fuse.FuseSession fuse = dev.csierofs.fuse.FuseSession.mount(new dev.csierofs.fs.ErofsFilesystem(img),
+                        fuseDir, "erofs", image.toString(), 2, dev.csierofs.fuse.InitNegotiation.Options.defaults())) {
+                    viaFuse = Fixtures.manifestOfTree(fuseDir);
+                }
+                FixtureManifestTest.assertManifestsEqual(config.name() + " (FUSE)", kernel, viaFuse);
                 // extract restores what the kernel shows (directory sizes belong to the target filesystem)
                 Path out = work.resolve("extract-" + slug);
                 new dev.csierofs.tools.Extractor(img, out, null).extract();
