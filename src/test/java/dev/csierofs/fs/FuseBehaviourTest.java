@@ -61,6 +61,26 @@ class FuseBehaviourTest {
         }
     }
 
+    /** A program exec'd from the mount shows the mount's path as /proc/<pid>/exe. */
+    @Test
+    void execdProgramShowsTheMountPath(@TempDir Path tmp) throws Exception {
+        Path tree = Files.createDirectories(tmp.resolve("tree/bin"));
+        Files.copy(Path.of("/bin/sleep"), tree.resolve("sleep"));
+        Path image = tmp.resolve("sleep.erofs");
+        run("mkfs.erofs", "-zlz4hc", image.toString(), tmp.resolve("tree").toString());
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        try (ErofsImage img = ErofsImage.open(image); FuseSession s = serve(img, mnt, 2)) {
+            Path sleep = mnt.resolve("bin/sleep");
+            Process p = new ProcessBuilder(sleep.toString(), "30").start();
+            try {
+                assertEquals(sleep.toString(), Files.readSymbolicLink(Path.of("/proc/" + p.pid() + "/exe")).toString());
+                assertTrue(Files.readString(Path.of("/proc/" + p.pid() + "/maps")).contains(sleep.toString()));
+            } finally {
+                p.destroyForcibly().waitFor();
+            }
+        }
+    }
+
     /** Many threads reading every file while another walks the tree all see the kernel's bytes. */
     @Test
     void concurrentReadersAndWalkersAgreeWithTheManifest(@TempDir Path tmp) throws Exception {
