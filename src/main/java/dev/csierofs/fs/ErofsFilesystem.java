@@ -154,7 +154,8 @@ public final class ErofsFilesystem implements FuseFilesystem {
         if (!inode(nodeid).isDirectory()) {
             throw new FuseError(Errno.ENOTDIR, "not a directory");
         }
-        return OpenOut.of(0, 0);
+        // the listing never changes: let the kernel cache it across opens
+        return OpenOut.of(0, Protocol.FOPEN_CACHE_DIR | Protocol.FOPEN_KEEP_CACHE);
     }
 
     @Override

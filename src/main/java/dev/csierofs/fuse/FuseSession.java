@@ -193,7 +193,7 @@ public final class FuseSession implements AutoCloseable {
                     yield l.size() == 0 ? XattrReply.size(buf, unique, XattrReply.listLength(names))
                             : XattrReply.list(buf, unique, l.size(), names);
                 }
-                case Request.Flush f -> Reply.ok(buf, unique);
+                case Request.Flush f -> Reply.error(buf, unique, Errno.ENOSYS); // nothing to flush; the kernel stops sending FLUSH
                 case Request.Access a -> Reply.ok(buf, unique); // modes are checked by the kernel (default_permissions)
                 case Request.Interrupt i -> 0; // every request is answered promptly; nothing to cancel
                 case Request.Lseek ls -> Reply.of(buf, unique, new LseekOut(fs.lseek(node, ls.fh(), ls.offset(), ls.whence())));
