@@ -11,6 +11,13 @@ import java.util.List;
  */
 public interface FuseFilesystem {
 
+    /**
+     * Called once INIT is answered: {@code passthrough} registers backing files for
+     * FOPEN_PASSTHROUGH opens, or is null when the kernel did not agree to passthrough.
+     */
+    default void initialized(PassthroughRegistry passthrough) {
+    }
+
     /** The entry {@code name} in directory {@code parent}; ENOENT if there is none. */
     EntryOut lookup(long parent, byte[] name) throws FuseError;
 

@@ -55,6 +55,7 @@ public final class FuseSession implements AutoCloseable {
             mount = FuseMount.mount(device, dir, subtype, source,
                     new FuseMount.Options(true, true, FuseMount.DEFAULT_MAX_READ));
             InitNegotiation.Result init = answerInit(device, options);
+            fs.initialized(init.passthrough() ? new PassthroughRegistry(device) : null);
             FuseSession s = new FuseSession(fs, device, mount, init, threads);
             s.start(threads);
             return s;
