@@ -73,10 +73,6 @@ public final class FuseSession implements AutoCloseable {
         return init.passthrough();
     }
 
-    public FuseDevice device() {
-        return device;
-    }
-
     private static InitNegotiation.Result answerInit(FuseDevice device, InitNegotiation.Options options) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(BUFFER, 8);

@@ -31,7 +31,6 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class CompressedData implements FileData {
 
-    private static final AtomicLong TOTAL_DECODES = new AtomicLong();
     private static final int READ_AHEAD_MAX = 256 << 10;
     private static final byte[] ZEROS = new byte[1 << 16];
 
@@ -79,11 +78,6 @@ public final class CompressedData implements FileData {
         return decodes.get();
     }
 
-    /** Pclusters decoded by all instances since start. */
-    public static long totalDecodeCount() {
-        return TOTAL_DECODES.get();
-    }
-
     private ZMap map() throws ErofsException {
         ZMap m = map;
         if (m == null) {
@@ -96,11 +90,6 @@ public final class CompressedData implements FileData {
             }
         }
         return m;
-    }
-
-    /** Map header summary, for diagnostics. */
-    public String describeMap() throws ErofsException {
-        return map().describe();
     }
 
     /** Byte range [start, end) of the map header and indexes in the metadata space (for tests). */
@@ -171,7 +160,6 @@ public final class CompressedData implements FileData {
 
     private void count() {
         decodes.incrementAndGet();
-        TOTAL_DECODES.incrementAndGet();
     }
 
     private void readFragment(Extent e, long p, byte[] dst, int off, int k) throws ErofsException {

@@ -154,14 +154,6 @@ final class ZMap {
         }
     }
 
-    /** Map header summary, for diagnostics. */
-    String describe() {
-        return "advise=0x" + Integer.toHexString(advise) + " lbits=" + lbits + " algs=" + alg0 + "/" + alg1
-                + (compact ? " compact" : " full") + (extents ? " extents=" + extentCount + " recsz=" + (4 << ((advise >>> 1) & 3)) : "")
-                + (wholeFragment ? " whole-fragment" : fragment ? " tail-fragment@" + fragmentOff : "")
-                + (idataSize != 0 ? " inline=" + idataSize + "@" + inlinePos : "");
-    }
-
     /** Byte range [start, end) of the map header and indexes in the metadata space (for tests). */
     long[] indexRange() {
         long end;
