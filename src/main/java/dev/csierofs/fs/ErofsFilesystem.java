@@ -40,6 +40,14 @@ public final class ErofsFilesystem implements FuseFilesystem {
     private final ErofsImage image;
     private final long rootNid;
     private final ThreadLocal<byte[]> readBuffer = ThreadLocal.withInitial(() -> new byte[1 << 20]);
+    /**
+     * The data of each open inode, kept from OPEN to the last RELEASE so that READs reuse one
+     * FileData (a compressed file's map is parsed once, its last decoded extent stays warm).
+     */
+    private final java.util.concurrent.ConcurrentHashMap<Long, OpenData> open = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private record OpenData(FileData data, int count) {
+    }
 
     public ErofsFilesystem(ErofsImage image) {
         this.image = image;
@@ -129,19 +137,35 @@ public final class ErofsFilesystem implements FuseFilesystem {
         if (i.isDirectory()) {
             throw new FuseError(Errno.EISDIR, "is a directory");
         }
+        FileData data = openData(i);
+        open.merge(nodeid, new OpenData(data, 1), (a, b) -> new OpenData(a.data, a.count + 1));
         return OpenOut.of(0, Protocol.FOPEN_KEEP_CACHE);
     }
 
     @Override
+    public void release(long nodeid, long fh) {
+        open.computeIfPresent(nodeid, (k, o) -> o.count > 1 ? new OpenData(o.data, o.count - 1) : null);
+    }
+
+    private FileData openData(Inode i) throws FuseError {
+        try {
+            return image.openData(i);
+        } catch (ErofsException e) {
+            throw io(e);
+        }
+    }
+
+    @Override
     public int read(long nodeid, long fh, long offset, int size, MemorySegment dst) throws FuseError {
-        Inode i = inode(nodeid);
         byte[] buf = readBuffer.get();
         if (buf.length < size) {
             buf = new byte[size];
             readBuffer.set(buf);
         }
+        OpenData o = open.get(nodeid);
+        FileData data = o != null ? o.data : openData(inode(nodeid)); // a READ always follows an OPEN; be safe anyway
         try {
-            int n = image.openData(i).read(offset, buf, 0, size);
+            int n = data.read(offset, buf, 0, size);
             MemorySegment.copy(MemorySegment.ofArray(buf), 0, dst, 0, n);
             return n;
         } catch (ErofsException e) {
