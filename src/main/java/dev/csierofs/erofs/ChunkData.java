@@ -82,6 +82,16 @@ final class ChunkData implements FileData {
     }
 
     @Override
+    public long nextHole(long pos) throws ErofsException {
+        long size = inode.size();
+        long p = Math.max(pos, 0);
+        while (p < size && !chunk(p >>> chunkBits).hole) {
+            p = ((p >>> chunkBits) + 1) << chunkBits;
+        }
+        return Math.max(pos, Math.min(p, size));
+    }
+
+    @Override
     public ErofsImage.StoredRange stored(long pos) throws ErofsException {
         if (pos < 0 || pos >= inode.size()) {
             return null;

@@ -29,6 +29,12 @@ public interface FileData {
     }
 
     /**
+     * SEEK_HOLE: the first offset at or after {@code pos} (within the file) that lies in a hole,
+     * or the file size, the implicit hole at the end, when only data remains.
+     */
+    long nextHole(long pos) throws ErofsException;
+
+    /**
      * Where the bytes at {@code pos} are stored verbatim in a backing file, and for how long, so
      * they can be copied without decoding; null when they are not (compressed, inline, a hole).
      */

@@ -63,6 +63,15 @@ final class FlatData implements FileData {
     }
 
     @Override
+    public long nextHole(long pos) {
+        long p = Math.max(pos, 0);
+        if (inode.startBlk() == Inode.NULL_ADDR && p < blockedEnd) {
+            return p;
+        }
+        return Math.max(p, inode.size());
+    }
+
+    @Override
     public ErofsImage.StoredRange stored(long pos) throws ErofsException {
         if (pos < 0 || pos >= blockedEnd || inode.startBlk() == Inode.NULL_ADDR) {
             return null;

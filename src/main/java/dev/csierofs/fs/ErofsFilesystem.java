@@ -261,7 +261,7 @@ public final class ErofsFilesystem implements FuseFilesystem {
                     }
                     yield p;
                 }
-                case SEEK_HOLE -> i.size(); // holes are not reported yet: the implicit hole at EOF
+                case SEEK_HOLE -> data.nextHole(offset);
                 default -> throw new FuseError(Errno.EINVAL, "whence " + whence);
             };
         } catch (ErofsException e) {

@@ -89,6 +89,26 @@ final class KernelMount implements AutoCloseable {
         }
     }
 
+    /**
+     * Where SEEK_DATA and SEEK_HOLE land in every regular file under {@code root}
+     * (seek-map.py: the data segments, then probes from fixed offsets), one line per file.
+     */
+    static List<String> seekMap(Path root) throws IOException, InterruptedException {
+        Path script = Files.createTempFile("seek-map", ".py");
+        Path out = Files.createTempFile("seek-map", ".txt");
+        try (java.io.InputStream in = KernelMount.class.getResourceAsStream("seek-map.py")) {
+            if (in == null) {
+                throw new IOException("test resource seek-map.py missing");
+            }
+            Files.copy(in, script, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            run(List.of("python3", script.toString(), root.toString()), Map.of(), out);
+            return Files.readAllLines(out, StandardCharsets.US_ASCII);
+        } finally {
+            Files.deleteIfExists(script);
+            Files.deleteIfExists(out);
+        }
+    }
+
     @Override
     public void close() throws IOException {
         IOException failure = null;

@@ -175,8 +175,10 @@ class KernelOracleTest {
         try {
             KernelMount.run(cmd, env, null);
             List<String> kernel;
+            List<String> kernelSeeks;
             try (KernelMount m = KernelMount.mount(image, devices, work.resolve("mnt"))) {
                 kernel = m.manifest();
+                kernelSeeks = KernelMount.seekMap(work.resolve("mnt"));
             }
             assertTrue(kernel.size() > 1400, "kernel shows only " + kernel.size() + " manifest lines: tree not imported?");
             try (ErofsImage img = ErofsImage.open(image, devices)) {
@@ -186,11 +188,14 @@ class KernelOracleTest {
                 // our FUSE mount of the image shows what the kernel's mount shows
                 Path fuseDir = Files.createDirectories(work.resolve("fuse-" + slug));
                 List<String> viaFuse;
+                List<String> fuseSeeks;
                 try (dev.csierofs.fuse.FuseSession fuse = dev.csierofs.fuse.FuseSession.mount(new dev.csierofs.fs.ErofsFilesystem(img),
                         fuseDir, "erofs", image.toString(), 2, dev.csierofs.fuse.InitNegotiation.Options.defaults())) {
                     viaFuse = Fixtures.manifestOfTree(fuseDir);
+                    fuseSeeks = KernelMount.seekMap(fuseDir);
                 }
                 FixtureManifestTest.assertManifestsEqual(config.name() + " (FUSE)", kernel, viaFuse);
+                FixtureManifestTest.assertManifestsEqual(config.name() + " (SEEK_DATA/SEEK_HOLE over FUSE)", kernelSeeks, fuseSeeks);
                 // extract restores what the kernel shows (directory sizes belong to the target filesystem)
                 Path out = work.resolve("extract-" + slug);
                 new dev.csierofs.tools.Extractor(img, out, null).extract();
@@ -250,5 +255,25 @@ class KernelOracleTest {
         }
         List<String> stored = Fixtures.manifest(name);
         FixtureManifestTest.assertManifestsEqual(name + " (stored vs live kernel)", stored, live);
+    }
+
+    /** SEEK_DATA and SEEK_HOLE through our FUSE mount of each fixture land where the kernel's do. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("fixtures")
+    void fuseSeeksLikeTheKernel(String name) throws Exception {
+        List<String> kernel;
+        Path kmnt = work.resolve("mnt-seek");
+        try (KernelMount m = KernelMount.mount(Fixtures.image(name), Fixtures.devices(name), kmnt)) {
+            kernel = KernelMount.seekMap(kmnt);
+        }
+        Path fmnt = Files.createDirectories(work.resolve("fuse-seek"));
+        List<String> viaFuse;
+        try (ErofsImage img = ErofsImage.open(Fixtures.image(name), Fixtures.devices(name));
+             dev.csierofs.fuse.FuseSession fuse = dev.csierofs.fuse.FuseSession.mount(new dev.csierofs.fs.ErofsFilesystem(img),
+                     fmnt, "erofs", name, 2, dev.csierofs.fuse.InitNegotiation.Options.defaults())) {
+            viaFuse = KernelMount.seekMap(fmnt);
+        }
+        assertTrue(kernel.size() > 10, name + ": only " + kernel.size() + " regular files seen");
+        FixtureManifestTest.assertManifestsEqual(name + " (SEEK_DATA/SEEK_HOLE over FUSE)", kernel, viaFuse);
     }
 }

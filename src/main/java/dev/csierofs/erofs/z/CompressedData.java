@@ -97,6 +97,15 @@ public final class CompressedData implements FileData {
         return map().indexRange();
     }
 
+    /**
+     * No holes inside compressed data: every extent is mapped, as the kernel reports it too
+     * (SEEK_HOLE finds only the end of the file).
+     */
+    @Override
+    public long nextHole(long pos) {
+        return Math.max(pos, inode.size());
+    }
+
     /** The whole extent containing {@code pos} ({@code 0 <= pos < size}). */
     public Extent extentAt(long pos) throws ErofsException {
         if (pos < 0 || pos >= inode.size()) {
