@@ -41,12 +41,21 @@ class NewerMkfsImagesTest {
     void readerExtractAndFsckAgreeWithTheKernel(String name, @TempDir Path tmp) throws Exception {
         Path image = IMAGES.resolve(name);
         List<String> kernel;
+        List<String> kernelSeeks;
         try (KernelMount m = KernelMount.mount(image, List.of(), tmp.resolve("mnt"))) {
             kernel = m.manifest();
+            kernelSeeks = KernelMount.seekMap(tmp.resolve("mnt"));
         }
         assertTrue(kernel.size() > 300, name + ": kernel shows " + kernel.size() + " lines");
         try (ErofsImage img = ErofsImage.open(image)) {
             FixtureManifestTest.assertManifestsEqual(name, kernel, ReaderManifest.of(img));
+
+            Path fuseDir = java.nio.file.Files.createDirectory(tmp.resolve("fuse"));
+            try (dev.csierofs.fuse.FuseSession fuse = dev.csierofs.fuse.FuseSession.mount(new dev.csierofs.fs.ErofsFilesystem(img),
+                    fuseDir, "erofs", name, 2, dev.csierofs.fuse.InitNegotiation.Options.defaults())) {
+                FixtureManifestTest.assertManifestsEqual(name + " (FUSE)", kernel, Fixtures.manifestOfTree(fuseDir));
+                FixtureManifestTest.assertManifestsEqual(name + " (SEEK_DATA/SEEK_HOLE over FUSE)", kernelSeeks, KernelMount.seekMap(fuseDir));
+            }
 
             Path out = tmp.resolve("out");
             new Extractor(img, out, null).extract();
