@@ -26,18 +26,19 @@ public class MountCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "threads reading FUSE requests (default: 2 per core)")
     int threads = 2 * Runtime.getRuntime().availableProcessors();
 
+    @Option(names = "--grace", paramLabel = "SECONDS", description = "on SIGINT/SIGTERM, how long files still open "
+            + "on the mount may go on being read after it is detached; then they fail with ENOTCONN (default: ${DEFAULT-VALUE})")
+    int graceSeconds = 10;
+
     @Override
     public Integer call() throws Exception {
+        if (graceSeconds < 0) {
+            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--grace must be 0 or more seconds");
+        }
         try (ErofsImage image = img.open()) {
             FuseSession session = FuseSession.mount(new ErofsFilesystem(image), dir, "erofs",
                     img.image.toAbsolutePath().toString(), threads, InitNegotiation.Options.defaults());
-            Thread unmountOnSignal = new Thread(() -> {
-                try {
-                    session.close();
-                } catch (Exception e) {
-                    System.err.println("csi-driver-erofs: unmounting " + dir + " failed: " + CliErrors.describe(e));
-                }
-            }, "unmount-on-exit");
+            Thread unmountOnSignal = new Thread(() -> unmountOnSignal(session), "unmount-on-exit");
             Runtime.getRuntime().addShutdownHook(unmountOnSignal);
             System.err.printf("mounted %s at %s (kernel offers passthrough: %s); SIGINT or SIGTERM unmounts%n",
                     img.image, dir, session.passthrough() ? "yes" : "no");
@@ -47,11 +48,32 @@ public class MountCommand implements Callable<Integer> {
             try {
                 Runtime.getRuntime().removeShutdownHook(unmountOnSignal);
             } catch (IllegalStateException shuttingDown) {
-                // the hook is already running: it unmounts
+                unmountOnSignal.join(); // a signal: the hook unmounts and reports
+                return 0;
             }
-            session.close();
+            session.close(); // unmounted from outside (umount DIR)
             System.err.println("unmounted " + dir);
         }
         return 0;
+    }
+
+    /** Detaches at once; files still open get the grace period, then the connection is ended. */
+    private void unmountOnSignal(FuseSession session) {
+        try {
+            int open = session.openHandles();
+            if (open > 0) {
+                System.err.printf("csi-driver-erofs: detached %s; %d open file(s) there may be read for up to %d s more%n",
+                        dir, open, graceSeconds);
+            }
+            int cutOff = session.stop(java.time.Duration.ofSeconds(graceSeconds));
+            if (cutOff > 0) {
+                System.err.printf("csi-driver-erofs: ended the FUSE connection of %s with %d file(s) still open; "
+                        + "their reads now fail with ENOTCONN%n", dir, cutOff);
+            } else {
+                System.err.println("unmounted " + dir);
+            }
+        } catch (Exception e) {
+            System.err.println("csi-driver-erofs: unmounting " + dir + " failed: " + CliErrors.describe(e));
+        }
     }
 }

@@ -139,7 +139,7 @@ public final class ErofsFilesystem implements FuseFilesystem {
         }
         FileData data = openData(i);
         open.merge(nodeid, new OpenData(data, 1), (a, b) -> new OpenData(a.data, a.count + 1));
-        return OpenOut.of(0, Protocol.FOPEN_KEEP_CACHE);
+        return OpenOut.of(0, Protocol.FOPEN_KEEP_CACHE | Protocol.FOPEN_NOFLUSH);
     }
 
     @Override

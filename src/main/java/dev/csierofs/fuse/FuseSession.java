@@ -1,6 +1,7 @@
 package dev.csierofs.fuse;
 
 import dev.csierofs.sys.Errno;
+import dev.csierofs.sys.FuseControl;
 import dev.csierofs.sys.FuseDevice;
 import dev.csierofs.sys.FuseMount;
 import dev.csierofs.sys.SyscallException;
@@ -34,6 +35,8 @@ public final class FuseSession implements AutoCloseable {
     private final List<Thread> readers = new ArrayList<>();
     private final List<FuseDevice> clones = new ArrayList<>();
     private final CountDownLatch stopped;
+    /** Files and directories the kernel holds open on this connection (OPEN/OPENDIR minus RELEASEs). */
+    private final java.util.concurrent.atomic.AtomicInteger openHandles = new java.util.concurrent.atomic.AtomicInteger();
 
     private FuseSession(FuseFilesystem fs, FuseDevice device, FuseMount mount, InitNegotiation.Result init, int threads) {
         this.fs = fs;
@@ -161,22 +164,32 @@ public final class FuseSession implements AutoCloseable {
                 }
                 case Request.GetAttr g -> Reply.of(buf, unique, fs.getattr(node));
                 case Request.ReadLink rl -> Reply.bytes(buf, unique, fs.readlink(node));
-                case Request.Open o -> Reply.of(buf, unique, fs.open(node, o.flags()));
+                case Request.Open o -> {
+                    OpenOut out = fs.open(node, o.flags());
+                    openHandles.incrementAndGet();
+                    yield Reply.of(buf, unique, out);
+                }
                 case Request.Read rd -> {
                     int size = (int) Math.min(rd.size(), buf.byteSize() - Reply.PAYLOAD);
                     yield Reply.data(buf, unique, fs.read(node, rd.fh(), rd.offset(), size, buf.asSlice(Reply.PAYLOAD, size)));
                 }
                 case Request.Release rl -> {
+                    openHandles.decrementAndGet();
                     fs.release(node, rl.fh());
                     yield Reply.ok(buf, unique);
                 }
-                case Request.OpenDir od -> Reply.of(buf, unique, fs.opendir(node));
+                case Request.OpenDir od -> {
+                    OpenOut out = fs.opendir(node);
+                    openHandles.incrementAndGet();
+                    yield Reply.of(buf, unique, out);
+                }
                 case Request.ReadDir rd -> {
                     DirentList out = DirentList.forRequest(buf, unique, rd);
                     fs.readdir(node, rd.fh(), rd.offset(), out);
                     yield out.finish();
                 }
                 case Request.ReleaseDir rd -> {
+                    openHandles.decrementAndGet();
                     fs.releasedir(node, rd.fh());
                     yield Reply.ok(buf, unique);
                 }
@@ -210,19 +223,55 @@ public final class FuseSession implements AutoCloseable {
         return stopped.await(timeout, unit);
     }
 
-    /** Unmounts (lazily) and waits briefly for the readers to see the end of the connection. */
-    @Override
-    public void close() throws IOException {
+    /** Files and directories currently open through this mount. */
+    public int openHandles() {
+        return Math.max(0, openHandles.get());
+    }
+
+    /**
+     * Detaches the mount from the tree at once (nothing new can open it), lets the files still
+     * open on it be read for up to {@code grace} (the session ends by itself when the last one is
+     * closed), then ends the connection: whatever is still open then fails with ENOTCONN.
+     * Returns how many files and directories were still open when the connection was ended.
+     */
+    public int stop(java.time.Duration grace) throws IOException {
+        int cutOff = 0;
         try {
             mount.close();
-            awaitStop(5, TimeUnit.SECONDS);
+            if (!awaitStop(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+                cutOff = openHandles();
+                abort();
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            cutOff = openHandles();
         } finally {
-            for (FuseDevice c : clones) {
-                c.close();
-            }
-            device.close();
+            end();
         }
+        return cutOff;
+    }
+
+    /**
+     * Ends the connection now (fusectl abort): blocked readers return, open files fail with
+     * ENOTCONN. Waits briefly for the reader threads to finish.
+     */
+    private void abort() throws IOException, InterruptedException {
+        if (mount.connection() >= 0 && FuseControl.abort(mount.connection())) {
+            awaitStop(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** {@link #stop} with a 5 s grace for files still open. */
+    @Override
+    public void close() throws IOException {
+        stop(java.time.Duration.ofSeconds(5));
+    }
+
+    /** Closes every fd of the connection; the kernel aborts it once the last one is gone. */
+    private void end() throws IOException {
+        for (FuseDevice c : clones) {
+            c.close();
+        }
+        device.close();
     }
 }

@@ -43,12 +43,14 @@ public final class FuseMount implements AutoCloseable {
     private final Path mountPoint;
     private final String type;
     private final String source;
+    private final int connection;
     private boolean mounted = true;
 
-    private FuseMount(Path mountPoint, String type, String source) {
+    private FuseMount(Path mountPoint, String type, String source, int connection) {
         this.mountPoint = mountPoint;
         this.type = type;
         this.source = source;
+        this.connection = connection;
     }
 
     /** Mounts with {@link Options#DEFAULTS}. */
@@ -95,7 +97,15 @@ public final class FuseMount implements AutoCloseable {
             h.initCause(e);
             throw h;
         }
-        return new FuseMount(Path.of(target), type, source);
+        // the new mount is the top of the stack at target: its device minor names the connection
+        List<Mounts.Entry> stack = Mounts.at(target);
+        int connection = stack.isEmpty() ? -1 : FuseControl.connectionOf(stack.getLast());
+        return new FuseMount(Path.of(target), type, source, connection);
+    }
+
+    /** The connection id (fusectl directory name), or -1 if the mount could not be found right after mounting. */
+    public int connection() {
+        return connection;
     }
 
     /** The mount options handed to the kernel: numbers and constants only. */

@@ -161,8 +161,11 @@ class CliIT {
     }
 
     /** Starts `mount IMAGE DIR` and waits until the FUSE mount is visible. */
-    private static Process startMount(Path image, Path dir) throws Exception {
-        Process p = new ProcessBuilder(ROOT.resolve("bin/csi-driver-erofs").toString(), "mount", image.toString(), dir.toString())
+    private static Process startMount(Path image, Path dir, String... options) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("bin/csi-driver-erofs").toString(), "mount"));
+        cmd.addAll(List.of(options));
+        cmd.addAll(List.of(image.toString(), dir.toString()));
+        Process p = new ProcessBuilder(cmd)
                 .redirectErrorStream(true).redirectOutput(dir.resolveSibling(dir.getFileName() + ".log").toFile()).start();
         long deadline = System.nanoTime() + 30_000_000_000L;
         while (dev.csierofs.sys.Mounts.at(dir.toRealPath().toString()).isEmpty()) {
@@ -194,6 +197,55 @@ class CliIT {
             assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "mount did not exit on SIGTERM");
         }
         assertTrue(dev.csierofs.sys.Mounts.at(fuse.toRealPath().toString()).isEmpty(), "SIGTERM left the mount behind");
+    }
+
+    /**
+     * SIGTERM with a file open: the mount leaves the tree at once, the open file can still be
+     * read in full during the grace period, and its close lets the daemon end cleanly.
+     */
+    @Test
+    void sigtermWithAnOpenFileDetachesAndServesItUntilClosed(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("mnt"));
+        byte[] expected = run("cat", SAMPLE.toString(), "/srv/data/README-hardlink.txt").out();
+        Process p = startMount(SAMPLE, dir, "--grace", "60");
+        try (var ch = java.nio.channels.FileChannel.open(dir.resolve("srv/data/README-hardlink.txt"))) {
+            p.destroy(); // SIGTERM
+            awaitUnmounted(dir);
+            assertTrue(p.isAlive(), "the daemon quit while a file was still open");
+            java.nio.ByteBuffer all = java.nio.ByteBuffer.allocate(expected.length + 1);
+            while (ch.read(all) > 0) {
+                // read to the end through the detached mount
+            }
+            assertEquals(expected.length, all.position());
+            assertTrue(java.util.Arrays.equals(expected, java.util.Arrays.copyOf(all.array(), expected.length)), "content differs");
+        }
+        assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "daemon still running after the last close");
+        String log = Files.readString(tmp.resolve("mnt.log"));
+        assertTrue(log.contains("1 open file(s)") && log.contains("unmounted"), log);
+    }
+
+    /** SIGTERM with a file open past the grace period: the connection ends, the reader gets ENOTCONN, nothing stays mounted. */
+    @Test
+    void sigtermEndsTheConnectionAfterTheGracePeriod(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("mnt"));
+        Process p = startMount(SAMPLE, dir, "--grace", "1");
+        try (var ch = java.nio.channels.FileChannel.open(dir.resolve("srv/data/README-hardlink.txt"))) {
+            p.destroy();
+            assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "daemon ignored its grace period");
+            IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, () -> ch.read(java.nio.ByteBuffer.allocate(4096)));
+            assertTrue(String.valueOf(e.getMessage()).contains("not connected"), String.valueOf(e.getMessage()));
+        }
+        awaitUnmounted(dir);
+        String log = Files.readString(tmp.resolve("mnt.log"));
+        assertTrue(log.contains("1 file(s) still open") && log.contains("ENOTCONN"), log);
+    }
+
+    private static void awaitUnmounted(Path dir) throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!dev.csierofs.sys.Mounts.at(dir.toRealPath().toString()).isEmpty()) {
+            assertTrue(System.nanoTime() < deadline, dir + " still mounted 10 s after SIGTERM");
+            Thread.sleep(20);
+        }
     }
 
     /** A busy mount point is refused in one line; `umount DIR` ends the serving process cleanly. */
