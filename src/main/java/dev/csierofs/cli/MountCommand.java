@@ -30,6 +30,9 @@ public class MountCommand implements Callable<Integer> {
             + "on the mount may go on being read after it is detached; then they fail with ENOTCONN (default: ${DEFAULT-VALUE})")
     int graceSeconds = 10;
 
+    @Option(names = "--stats", description = "print how many FUSE requests of each kind were served, at exit")
+    boolean stats;
+
     @Override
     public Integer call() throws Exception {
         if (graceSeconds < 0) {
@@ -52,9 +55,17 @@ public class MountCommand implements Callable<Integer> {
                 return 0;
             }
             session.close(); // unmounted from outside (umount DIR)
+            printStats(session);
             System.err.println("unmounted " + dir);
         }
         return 0;
+    }
+
+    private void printStats(FuseSession session) {
+        if (stats) {
+            System.err.println("requests served: " + session.requestCounts().entrySet().stream()
+                    .map(e -> e.getKey() + " " + e.getValue()).collect(java.util.stream.Collectors.joining(", ")));
+        }
     }
 
     /** Detaches at once; files still open get the grace period, then the connection is ended. */
@@ -66,6 +77,7 @@ public class MountCommand implements Callable<Integer> {
                         dir, open, graceSeconds);
             }
             int cutOff = session.stop(java.time.Duration.ofSeconds(graceSeconds));
+            printStats(session);
             if (cutOff > 0) {
                 System.err.printf("csi-driver-erofs: ended the FUSE connection of %s with %d file(s) still open; "
                         + "their reads now fail with ENOTCONN%n", dir, cutOff);

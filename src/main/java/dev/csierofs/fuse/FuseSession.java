@@ -37,6 +37,8 @@ public final class FuseSession implements AutoCloseable {
     private final CountDownLatch stopped;
     /** Files and directories the kernel holds open on this connection (OPEN/OPENDIR minus RELEASEs). */
     private final java.util.concurrent.atomic.AtomicInteger openHandles = new java.util.concurrent.atomic.AtomicInteger();
+    /** Requests received, by raw opcode (codes past the table are counted in the last slot). */
+    private final java.util.concurrent.atomic.AtomicLongArray requests = new java.util.concurrent.atomic.AtomicLongArray(65);
 
     private FuseSession(FuseFilesystem fs, FuseDevice device, FuseMount mount, InitNegotiation.Result init, int threads) {
         this.fs = fs;
@@ -149,6 +151,7 @@ public final class FuseSession implements AutoCloseable {
         }
         long unique = r.header().unique();
         long node = r.nodeid();
+        requests.incrementAndGet((int) Math.min(Integer.toUnsignedLong(r.header().opcode()), 64));
         try {
             return switch (r.body()) {
                 case Request.Lookup l -> Reply.of(buf, unique, fs.lookup(node, l.name()));
@@ -221,6 +224,15 @@ public final class FuseSession implements AutoCloseable {
     /** Waits until the session ends (the mount was removed), at most {@code timeout}. */
     public boolean awaitStop(long timeout, TimeUnit unit) throws InterruptedException {
         return stopped.await(timeout, unit);
+    }
+
+    /** How many requests of each kind this session received so far (opcode name to count, most frequent first). */
+    public java.util.Map<String, Long> requestCounts() {
+        java.util.Map<String, Long> counts = new java.util.LinkedHashMap<>();
+        java.util.stream.IntStream.range(0, requests.length()).filter(i -> requests.get(i) > 0).boxed()
+                .sorted((a, b) -> Long.compare(requests.get(b), requests.get(a)))
+                .forEach(i -> counts.put(i == 64 ? "other" : Opcode.name(i), requests.get(i)));
+        return counts;
     }
 
     /** Files and directories currently open through this mount. */
