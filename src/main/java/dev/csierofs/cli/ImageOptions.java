@@ -36,7 +36,7 @@ public class ImageOptions {
         return ErofsImage.open(image, devices, allDevices);
     }
 
-    private static void requireFile(Path p, String what) throws IOException {
+    static void requireFile(Path p, String what) throws IOException {
         if (!Files.exists(p)) {
             throw new IOException(what + " " + p + " does not exist");
         }

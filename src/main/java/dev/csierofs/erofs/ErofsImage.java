@@ -411,6 +411,12 @@ public final class ErofsImage implements Closeable {
         return xattrs.contentDigest(inode);
     }
 
+    /** {@link ImageSource#dropPageCache()} for the image and each of its devices. */
+    public void dropPageCache() {
+        primary.dropPageCache();
+        devices.forEach(ImageSource::dropPageCache);
+    }
+
     @Override
     public void close() throws IOException {
         IOException first = null;

@@ -55,6 +55,24 @@ public final class ImageSource implements Closeable {
         return path;
     }
 
+    /**
+     * Asks the kernel to drop this file's clean pages from the page cache (after its data was
+     * copied elsewhere, so the image's pages do not stay cached beside the copy). Best effort.
+     */
+    public void dropPageCache() {
+        try {
+            int fd = dev.csierofs.sys.Libc.open(path.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                    dev.csierofs.sys.Libc.O_RDONLY | dev.csierofs.sys.Libc.O_CLOEXEC, 0);
+            try {
+                dev.csierofs.sys.Libc.fadvise(fd, 0, 0, dev.csierofs.sys.Libc.POSIX_FADV_DONTNEED);
+            } finally {
+                dev.csierofs.sys.Libc.close(fd);
+            }
+        } catch (dev.csierofs.sys.SyscallException e) {
+            // a hint only: the pages stay cached and the kernel reclaims them in its own time
+        }
+    }
+
     public String name() {
         return name;
     }

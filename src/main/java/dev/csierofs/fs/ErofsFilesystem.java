@@ -14,8 +14,16 @@ import dev.csierofs.fuse.FuseError;
 import dev.csierofs.fuse.FuseFilesystem;
 import dev.csierofs.fuse.OpenOut;
 import dev.csierofs.fuse.Protocol;
+import dev.csierofs.fuse.PassthroughRegistry;
 import dev.csierofs.fuse.StatfsOut;
 import dev.csierofs.sys.Errno;
+import dev.csierofs.sys.SyscallException;
+import dev.csierofs.cas.ContentStore;
+import dev.csierofs.cas.Digest;
+import dev.csierofs.cas.DigestIndex;
+import dev.csierofs.cas.PageCache;
+
+import java.io.IOException;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -39,19 +47,62 @@ public final class ErofsFilesystem implements FuseFilesystem {
 
     private final ErofsImage image;
     private final long rootNid;
+    private final ContentSharing sharing;
+    private final String imageKey;
     private final ThreadLocal<byte[]> readBuffer = ThreadLocal.withInitial(() -> new byte[1 << 20]);
+    /** Null until INIT, and when the kernel did not agree to passthrough or refused a backing file. */
+    private volatile PassthroughRegistry passthrough;
     /**
-     * The data of each open inode, kept from OPEN to the last RELEASE so that READs reuse one
-     * FileData (a compressed file's map is parsed once, its last decoded extent stays warm).
+     * Each open inode: its data (kept from OPEN to the last RELEASE, so READs reuse one FileData:
+     * a compressed file's map is parsed once) and the one mode all its opens share.
      */
-    private final java.util.concurrent.ConcurrentHashMap<Long, OpenData> open = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.concurrent.ConcurrentHashMap<Long, OpenInode> open = new java.util.concurrent.ConcurrentHashMap<>();
 
-    private record OpenData(FileData data, int count) {
+    /** Guarded by itself. {@code dead} once its last open is released (a racing opener then starts over). */
+    private static final class OpenInode {
+        FileData data;
+        int count;
+        boolean dead;
+        /** Non-null: every open of this inode passes through to this store file. */
+        ContentStore.Lease lease;
+        /** The daemon page cache key of this content (cached mode). */
+        Object pageKey;
     }
 
+    /** The image's content, for an inode whose digest is not verified yet: never shared with another image. */
+    private record ImageInode(String imageKey, long nid) {
+    }
+
+    /** An image served without any sharing (no store, no daemon page cache). */
     public ErofsFilesystem(ErofsImage image) {
+        this(image, ContentSharing.none(), "unshared");
+    }
+
+    /**
+     * An image served with the node's {@code sharing}; {@code imageKey} names the image's
+     * content (a blob digest, or a file identity) for the digests remembered per inode.
+     */
+    public ErofsFilesystem(ErofsImage image, ContentSharing sharing, String imageKey) {
         this.image = image;
         this.rootNid = image.rootNid();
+        this.sharing = sharing;
+        this.imageKey = imageKey;
+    }
+
+    @Override
+    public void initialized(PassthroughRegistry registry) {
+        this.passthrough = sharing.passthroughWanted() ? registry : null;
+    }
+
+    /** How regular files are served on this mount, for the log line at mount time. */
+    public String mode() {
+        if (passthrough != null) {
+            return "passthrough to the content store " + sharing.store().root();
+        }
+        if (sharing.passthroughWanted()) {
+            return "daemon page cache (the kernel did not agree to passthrough)";
+        }
+        return sharing.pageCache().maxBytes() > 0 ? "daemon page cache (passthrough off)" : "daemon reads (no sharing)";
     }
 
     long nodeid(long nid) {
@@ -137,14 +188,108 @@ public final class ErofsFilesystem implements FuseFilesystem {
         if (i.isDirectory()) {
             throw new FuseError(Errno.EISDIR, "is a directory");
         }
-        FileData data = openData(i);
-        open.merge(nodeid, new OpenData(data, 1), (a, b) -> new OpenData(a.data, a.count + 1));
-        return OpenOut.of(0, Protocol.FOPEN_KEEP_CACHE | Protocol.FOPEN_NOFLUSH);
+        while (true) {
+            OpenInode o = open.computeIfAbsent(nodeid, k -> new OpenInode());
+            synchronized (o) {
+                if (o.dead) {
+                    continue; // released meanwhile: start over with a fresh entry
+                }
+                if (o.count == 0) {
+                    try {
+                        firstOpen(o, nodeid, i);
+                    } catch (FuseError | RuntimeException e) {
+                        o.dead = true;
+                        open.remove(nodeid, o);
+                        throw e;
+                    }
+                }
+                if (o.lease != null) {
+                    int id;
+                    try {
+                        id = backingId(nodeid, o.lease);
+                    } catch (FuseError e) {
+                        if (o.count > 0) {
+                            throw e; // other opens pass through: this one cannot be served another way
+                        }
+                        o.lease.close(); // the first open: serve the inode cached instead
+                        o.lease = null;
+                        id = -1;
+                    }
+                    if (o.lease != null) {
+                        o.count++;
+                        sharing.passthroughOpens.incrementAndGet();
+                        return new OpenOut(0, Protocol.FOPEN_PASSTHROUGH | Protocol.FOPEN_NOFLUSH, id);
+                    }
+                }
+                o.count++;
+                sharing.cachedOpens.incrementAndGet();
+                return OpenOut.of(0, Protocol.FOPEN_KEEP_CACHE | Protocol.FOPEN_NOFLUSH);
+            }
+        }
+    }
+
+    /** Decides the mode of an inode that has no open yet. Holds {@code o}'s lock. */
+    private void firstOpen(OpenInode o, long nodeid, Inode i) throws FuseError {
+        o.data = openData(i);
+        o.lease = passthrough != null && i.size() > 0 ? sharing.leaseFor(image, imageKey, i, o.data) : null;
+        DigestIndex index = null;
+        try {
+            index = sharing.index(imageKey);
+        } catch (IOException e) {
+            LOG.warning("digest index of " + imageKey + ": " + e.getMessage());
+        }
+        Digest verified = index == null ? null : index.get(i.nid());
+        o.pageKey = verified != null ? verified : new ImageInode(imageKey, i.nid());
+    }
+
+    /** The backing id for one more passthrough open of {@code nodeid}; turns passthrough off for this mount if the kernel refuses it. */
+    private int backingId(long nodeid, ContentStore.Lease lease) throws FuseError {
+        PassthroughRegistry registry = passthrough;
+        if (registry == null) {
+            throw new FuseError(Errno.EIO, "passthrough was turned off");
+        }
+        try {
+            return registry.open(nodeid, lease::openReadOnly);
+        } catch (SyscallException e) {
+            if (e.errno() == Errno.EPERM) {
+                passthrough = null;
+                LOG.warning("the kernel refused a passthrough backing file (" + e.getMessage() + "; it needs CAP_SYS_ADMIN);"
+                        + " this mount serves files from the daemon's page cache from now on");
+            } else {
+                LOG.warning("passthrough backing file for " + lease.digest() + ": " + e.getMessage() + "; serving it cached");
+            }
+            throw new FuseError(Errno.EIO, e.getMessage());
+        } catch (IOException e) {
+            LOG.warning("passthrough backing file for " + lease.digest() + ": " + e.getMessage() + "; serving it cached");
+            throw new FuseError(Errno.EIO, e.getMessage());
+        }
     }
 
     @Override
     public void release(long nodeid, long fh) {
-        open.computeIfPresent(nodeid, (k, o) -> o.count > 1 ? new OpenData(o.data, o.count - 1) : null);
+        OpenInode o = open.get(nodeid);
+        if (o == null) {
+            return;
+        }
+        synchronized (o) {
+            if (o.dead || o.count == 0) {
+                return;
+            }
+            if (o.lease != null && passthrough != null) {
+                try {
+                    passthrough.release(nodeid);
+                } catch (SyscallException e) {
+                    LOG.warning("closing the backing file of node " + nodeid + ": " + e.getMessage());
+                }
+            }
+            if (--o.count == 0) {
+                o.dead = true;
+                open.remove(nodeid, o);
+                if (o.lease != null) {
+                    o.lease.close();
+                }
+            }
+        }
     }
 
     private FileData openData(Inode i) throws FuseError {
@@ -157,20 +302,60 @@ public final class ErofsFilesystem implements FuseFilesystem {
 
     @Override
     public int read(long nodeid, long fh, long offset, int size, MemorySegment dst) throws FuseError {
-        byte[] buf = readBuffer.get();
-        if (buf.length < size) {
-            buf = new byte[size];
-            readBuffer.set(buf);
+        OpenInode o = open.get(nodeid);
+        FileData data;
+        Object key;
+        long fileSize;
+        if (o != null && o.data != null) {
+            data = o.data;
+            key = o.pageKey;
+        } else { // a READ always follows an OPEN; be safe anyway
+            Inode i = inode(nodeid);
+            data = openData(i);
+            key = new ImageInode(imageKey, i.nid());
         }
-        OpenData o = open.get(nodeid);
-        FileData data = o != null ? o.data : openData(inode(nodeid)); // a READ always follows an OPEN; be safe anyway
         try {
-            int n = data.read(offset, buf, 0, size);
-            MemorySegment.copy(MemorySegment.ofArray(buf), 0, dst, 0, n);
-            return n;
+            PageCache cache = sharing.pageCache();
+            if (cache.maxBytes() == 0 || key == null) {
+                byte[] buf = readBuffer.get();
+                if (buf.length < size) {
+                    buf = new byte[size];
+                    readBuffer.set(buf);
+                }
+                int n = data.read(offset, buf, 0, size);
+                MemorySegment.copy(MemorySegment.ofArray(buf), 0, dst, 0, n);
+                return n;
+            }
+            return readThroughCache(cache, key, data, offset, size, dst);
         } catch (ErofsException e) {
             throw io(e);
         }
+    }
+
+    /** Serves a READ page by page from the daemon's page cache, decoding the pages it lacks. */
+    private int readThroughCache(PageCache cache, Object key, FileData data, long offset, int size, MemorySegment dst)
+            throws ErofsException {
+        int done = 0;
+        while (done < size) {
+            long pos = offset + done;
+            long index = pos / PageCache.PAGE_SIZE;
+            PageCache.Key k = new PageCache.Key(key, index);
+            byte[] page = cache.get(k);
+            if (page == null) {
+                byte[] buf = new byte[PageCache.PAGE_SIZE];
+                int n = data.read(index * PageCache.PAGE_SIZE, buf, 0, buf.length);
+                page = n == buf.length ? buf : java.util.Arrays.copyOf(buf, n);
+                cache.put(k, page);
+            }
+            int inPage = (int) (pos - index * PageCache.PAGE_SIZE);
+            int k2 = Math.min(size - done, page.length - inPage);
+            if (k2 <= 0) {
+                break; // end of file
+            }
+            MemorySegment.copy(page, inPage, dst, java.lang.foreign.ValueLayout.JAVA_BYTE, done, k2);
+            done += k2;
+        }
+        return done;
     }
 
     @Override

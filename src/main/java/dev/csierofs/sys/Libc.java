@@ -65,6 +65,8 @@ public final class Libc {
             FunctionDescriptor.of(LONG, INT, PTR, INT, PTR, LONG, INT));
     private static final MethodHandle READ = bind("read", FunctionDescriptor.of(LONG, INT, PTR, LONG));
     private static final MethodHandle WRITE = bind("write", FunctionDescriptor.of(LONG, INT, PTR, LONG));
+    private static final MethodHandle POSIX_FADVISE = LINKER.downcallHandle(LIBC.find("posix_fadvise").orElseThrow(),
+            FunctionDescriptor.of(INT, INT, LONG, LONG, INT));
     private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(INT, PTR, LONG, INT));
     private static final MethodHandle MOUNT = bind("mount", FunctionDescriptor.of(INT, PTR, PTR, PTR, LONG, PTR));
     private static final MethodHandle UMOUNT2 = bind("umount2", FunctionDescriptor.of(INT, PTR, INT));
@@ -168,6 +170,25 @@ public final class Libc {
             }
             return (int) UTIMENSAT.invokeExact(st, AT_FDCWD, cstr(a, path), ts, AT_SYMLINK_NOFOLLOW);
         });
+    }
+
+    /** posix_fadvise advice: the pages are not needed any more (drop them from the page cache if clean). */
+    public static final int POSIX_FADV_DONTNEED = 4;
+
+    /**
+     * posix_fadvise(2) on {@code [offset, offset + len)} ({@code len} 0: to the end). It returns
+     * the error number itself rather than setting errno.
+     */
+    public static void fadvise(int fd, long offset, long len, int advice) throws SyscallException {
+        int err;
+        try {
+            err = (int) POSIX_FADVISE.invokeExact(fd, offset, len, advice);
+        } catch (Throwable t) {
+            throw new IllegalStateException("posix_fadvise downcall failed", t);
+        }
+        if (err != 0) {
+            throw new SyscallException("posix_fadvise", "fd " + fd, err, strerror(err));
+        }
     }
 
     /** open(2); returns the fd. */

@@ -1,0 +1,379 @@
+package dev.csierofs.fs;
+
+import dev.csierofs.cas.ContentMismatchException;
+import dev.csierofs.cas.ContentStore;
+import dev.csierofs.cas.Digest;
+import dev.csierofs.cas.DigestIndex;
+import dev.csierofs.cas.PageCache;
+import dev.csierofs.cas.StoreFullException;
+import dev.csierofs.erofs.ContentDigest;
+import dev.csierofs.erofs.ErofsException;
+import dev.csierofs.erofs.ErofsImage;
+import dev.csierofs.erofs.FileData;
+import dev.csierofs.erofs.Inode;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * How the mounts of one node share file content; one per daemon, handed to every
+ * {@link ErofsFilesystem}.
+ *
+ * <p>A regular file is served in one of two modes, decided at the first open of its inode and
+ * kept while the inode is open (the kernel refuses to mix them on one inode):
+ * <ul>
+ * <li><b>passthrough</b>: the open points the kernel at the file's copy in the {@link ContentStore},
+ * so reads, mmap and exec of that content share one page cache across all mounts. Files up to
+ * {@link Options#syncLimit} bytes are put in the store during their first open (decoding and
+ * hashing a few MiB takes milliseconds); larger ones are served cached while a background task
+ * stores them, and pass through from their next open on.</li>
+ * <li><b>cached</b>: the daemon answers READs from {@link PageCache}, keyed by content once the
+ * content is verified, so decoding and daemon memory are shared even where the kernel's page
+ * cache cannot be (no passthrough, store full or disabled, file not stored yet).</li>
+ * </ul>
+ *
+ * <p>A file's content key is its SHA-256, computed by us once per (image, inode) and kept in a
+ * {@link DigestIndex}. The image's own fingerprint xattr is only a claim: it is compared with what
+ * we compute, never trusted alone, since a crafted image could otherwise name another tenant's
+ * content and be served it.
+ */
+public final class ContentSharing implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(ContentSharing.class.getName());
+    /** Drop the image's page cache after this much was decoded into the store. */
+    private static final long DROP_IMAGE_CACHE_EVERY = 16L << 20;
+
+    /**
+     * {@code passthrough}: use the kernel's passthrough when it offers it; {@code syncLimit}: the
+     * largest file stored during its first open; {@code pageCacheBytes}: the daemon's page cache.
+     */
+    public record Options(boolean passthrough, long syncLimit, long pageCacheBytes) {
+        public static final long DEFAULT_SYNC_LIMIT = 8L << 20;
+        public static final long DEFAULT_PAGE_CACHE = 256L << 20;
+
+        public Options {
+            if (syncLimit < 0 || pageCacheBytes < 0) {
+                throw new IllegalArgumentException("sizes must be 0 or more bytes");
+            }
+        }
+
+        public static Options defaults() {
+            return new Options(true, DEFAULT_SYNC_LIMIT, DEFAULT_PAGE_CACHE);
+        }
+    }
+
+    private final ContentStore store; // null: no store, so no passthrough
+    private final Path indexDir;
+    private final PageCache pageCache;
+    private final Options options;
+    private final ExecutorService background;
+    private final Set<String> queued = ConcurrentHashMap.newKeySet();
+    private final Map<String, DigestIndex> indexes = new ConcurrentHashMap<>();
+    private final AtomicBoolean warnedFull = new AtomicBoolean();
+    private final AtomicLong decodedSinceDrop = new AtomicLong();
+
+    final AtomicLong passthroughOpens = new AtomicLong();
+    final AtomicLong cachedOpens = new AtomicLong();
+    final AtomicLong sharedBytes = new AtomicLong();
+    final AtomicLong fallbacks = new AtomicLong();
+    final AtomicLong fingerprintMismatches = new AtomicLong();
+    final AtomicLong hashedFiles = new AtomicLong();
+
+    private ContentSharing(ContentStore store, Path indexDir, Options options) {
+        this.store = store;
+        this.indexDir = indexDir;
+        this.options = options;
+        this.pageCache = new PageCache(options.pageCacheBytes());
+        this.background = Executors.newFixedThreadPool(Math.max(1, Runtime.getRuntime().availableProcessors() / 2), r -> {
+            Thread t = new Thread(r, "cas-materialize");
+            t.setDaemon(true);
+            t.setPriority(Thread.MIN_PRIORITY);
+            return t;
+        });
+    }
+
+    /**
+     * Sharing through a store at {@code storeDir} ({@code sha256/} files, {@code tmp/}, and the
+     * digest indexes in {@code index/}) of at most {@code budgetBytes}.
+     */
+    public static ContentSharing withStore(Path storeDir, long budgetBytes, Options options) throws IOException {
+        ContentStore store = ContentStore.open(storeDir, budgetBytes);
+        return new ContentSharing(store, storeDir.resolve("index"), options);
+    }
+
+    /** No store: everything is served cached (the digest of a file is then never computed). */
+    public static ContentSharing inProcessOnly(Options options) {
+        return new ContentSharing(null, null, new Options(false, options.syncLimit(), options.pageCacheBytes()));
+    }
+
+    /** Nothing shared at all: no store, no page cache (every READ decodes). */
+    public static ContentSharing none() {
+        return inProcessOnly(new Options(false, 0, 0));
+    }
+
+    /** Whether files may pass through (a store exists and passthrough was not turned off). */
+    public boolean passthroughWanted() {
+        return store != null && options.passthrough();
+    }
+
+    public PageCache pageCache() {
+        return pageCache;
+    }
+
+    /** The store, or null. */
+    public ContentStore store() {
+        return store;
+    }
+
+    DigestIndex index(String imageKey) throws IOException {
+        if (indexDir == null) {
+            return null;
+        }
+        try {
+            return indexes.computeIfAbsent(imageKey, k -> {
+                try {
+                    return DigestIndex.open(indexDir, k);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        } catch (java.io.UncheckedIOException e) {
+            throw e.getCause();
+        }
+    }
+
+    /**
+     * The store file for an inode, held, if it can be had within the first open: the verified
+     * digest is known and stored, or the file is small enough to decode, hash and store now.
+     * Otherwise null, and larger files are queued for storing in the background.
+     */
+    ContentStore.Lease leaseFor(ErofsImage image, String imageKey, Inode inode, FileData data) {
+        if (!passthroughWanted()) {
+            return null;
+        }
+        try {
+            DigestIndex index = index(imageKey);
+            Digest known = index.get(inode.nid());
+            if (known != null) {
+                ContentStore.Lease l = store.acquire(known);
+                if (l != null) {
+                    sharedBytes.addAndGet(l.size());
+                    return l;
+                }
+            }
+            if (inode.size() > options.syncLimit()) {
+                queue(image, imageKey, inode);
+                return null;
+            }
+            return storeNow(image, index, inode, data, known);
+        } catch (StoreFullException e) {
+            fallbacks.incrementAndGet();
+            if (warnedFull.compareAndSet(false, true)) {
+                LOG.warning(e.getMessage() + "; files that are not stored yet are served from the daemon's page cache instead"
+                        + " (logged once)");
+            }
+            return null;
+        } catch (IOException | RuntimeException e) {
+            fallbacks.incrementAndGet();
+            LOG.log(Level.WARNING, "cannot store " + inode.label() + " of " + imageKey + ": " + e.getMessage()
+                    + "; serving it from the daemon's page cache", e);
+            return null;
+        }
+    }
+
+    /** Decodes a small file into memory, hashes it, and stores it unless the store has it. */
+    private ContentStore.Lease storeNow(ErofsImage image, DigestIndex index, Inode inode, FileData data, Digest known)
+            throws IOException {
+        byte[] content = new byte[(int) inode.size()];
+        int n = 0;
+        while (n < content.length) {
+            int r = data.read(n, content, n, content.length - n);
+            if (r <= 0) {
+                throw new ErofsException(inode.label(), n, "content ends before its size");
+            }
+            n += r;
+        }
+        Digest d = known != null ? known : verify(image, inode, Digest.of(Digest.sha256().digest(content)));
+        if (known == null) {
+            index.put(inode.nid(), d);
+        }
+        ContentStore.Lease l = store.acquire(d);
+        if (l != null) {
+            sharedBytes.addAndGet(l.size());
+            return l;
+        }
+        l = store.materialize(d, content.length, sink -> sink.write(content, 0, content.length));
+        decoded(image, content.length);
+        return l;
+    }
+
+    /** Compares our digest with the image's fingerprint claim, if any; our digest wins either way. */
+    private Digest verify(ErofsImage image, Inode inode, Digest computed) {
+        hashedFiles.incrementAndGet();
+        try {
+            Optional<ContentDigest> claim = image.contentDigest(inode);
+            if (claim.isPresent() && !claim.get().hex().equals(computed.hex())) {
+                fingerprintMismatches.incrementAndGet();
+                LOG.warning(inode.label() + ": the image's fingerprint says " + claim.get() + " but the content is " + computed
+                        + "; using the content's digest");
+            }
+        } catch (ErofsException e) {
+            LOG.warning(inode.label() + ": unreadable fingerprint xattr: " + e.getMessage());
+        }
+        return computed;
+    }
+
+    private void decoded(ErofsImage image, long n) {
+        if (decodedSinceDrop.addAndGet(n) >= DROP_IMAGE_CACHE_EVERY) {
+            decodedSinceDrop.set(0);
+            image.dropPageCache(); // the stored copy is what gets cached now, not the image's blocks
+        }
+    }
+
+    /** Stores a large file in the background (once per image and inode at a time). */
+    private void queue(ErofsImage image, String imageKey, Inode inode) {
+        String key = imageKey + "#" + inode.nid();
+        if (!queued.add(key)) {
+            return;
+        }
+        try {
+            background.execute(() -> {
+                try {
+                    storeLarge(image, imageKey, inode);
+                } catch (StoreFullException e) {
+                    fallbacks.incrementAndGet();
+                    if (warnedFull.compareAndSet(false, true)) {
+                        LOG.warning(e.getMessage() + "; files that are not stored yet are served from the daemon's page cache"
+                                + " instead (logged once)");
+                    }
+                } catch (Exception e) {
+                    fallbacks.incrementAndGet();
+                    LOG.log(Level.WARNING, "cannot store " + inode.label() + " of " + imageKey + ": " + e.getMessage(), e);
+                } finally {
+                    queued.remove(key);
+                }
+            });
+        } catch (RejectedExecutionException shuttingDown) {
+            queued.remove(key);
+        }
+    }
+
+    /** Hashes a large file streaming, then stores it streaming unless the store has it: two decodes only for new content. */
+    private void storeLarge(ErofsImage image, String imageKey, Inode inode) throws IOException {
+        DigestIndex index = index(imageKey);
+        FileData data = image.openData(inode);
+        Digest d = index.get(inode.nid());
+        if (d == null) {
+            MessageDigest md = Digest.sha256();
+            stream(data, inode.size(), md::update);
+            d = verify(image, inode, Digest.of(md.digest()));
+            index.put(inode.nid(), d);
+        }
+        ContentStore.Lease have = store.acquire(d);
+        if (have != null) {
+            have.close();
+            return;
+        }
+        try (ContentStore.Lease l = store.materialize(d, inode.size(), sink -> {
+            try {
+                stream(data, inode.size(), sink::write);
+            } catch (ErofsException e) {
+                throw new IOException(e.getMessage(), e);
+            }
+        })) {
+            decoded(image, l.size());
+        }
+        image.dropPageCache();
+    }
+
+    private interface Chunks {
+        void accept(byte[] b, int off, int len) throws IOException;
+    }
+
+    private static void stream(FileData data, long size, Chunks out) throws IOException {
+        byte[] buf = new byte[1 << 20];
+        long pos = 0;
+        while (pos < size) {
+            int r = data.read(pos, buf, 0, (int) Math.min(buf.length, size - pos));
+            if (r <= 0) {
+                throw new ErofsException("content", pos, "ends before its size " + size);
+            }
+            out.accept(buf, 0, r);
+            pos += r;
+        }
+    }
+
+    /** Waits until queued background stores are done (tests, benchmarks). */
+    public void awaitBackground() throws InterruptedException {
+        while (!queued.isEmpty()) {
+            Thread.sleep(10);
+        }
+        if (store != null) {
+            store.flush();
+        }
+    }
+
+    /** What sharing did so far, for logs and metrics. */
+    public record Stats(long passthroughOpens, long cachedOpens, long sharedBytes, long fallbacks, long fingerprintMismatches,
+                        long hashedFiles, ContentStore.Stats store, long pageCacheBytes, long pageCacheMax, double pageCacheHitRatio) {
+        /** One line for logs. */
+        public String describe() {
+            StringBuilder b = new StringBuilder();
+            b.append("opens: ").append(passthroughOpens).append(" passthrough, ").append(cachedOpens).append(" cached");
+            if (store != null) {
+                b.append("; store: ").append(store.hits()).append(" hits, ").append(store.misses()).append(" misses, ")
+                        .append(store.materializedFiles()).append(" files (").append(mib(store.materializedBytes()))
+                        .append(") written, ").append(mib(sharedBytes)).append(" served from content already stored, ")
+                        .append(store.files()).append(" files (").append(mib(store.sizeBytes())).append(") of a ")
+                        .append(mib(store.budget())).append(" budget");
+                if (store.corrupt() > 0) {
+                    b.append(", ").append(store.corrupt()).append(" corrupt copies replaced");
+                }
+            }
+            b.append("; page cache: ").append(mib(pageCacheBytes)).append(" of ").append(mib(pageCacheMax))
+                    .append(String.format(", hit ratio %.2f", pageCacheHitRatio));
+            if (fallbacks > 0) {
+                b.append("; ").append(fallbacks).append(" files could not be stored");
+            }
+            if (fingerprintMismatches > 0) {
+                b.append("; ").append(fingerprintMismatches).append(" fingerprints did not match the content");
+            }
+            return b.toString();
+        }
+
+        private static String mib(long bytes) {
+            return String.format("%.1f MiB", bytes / 1048576.0);
+        }
+    }
+
+    public Stats stats() {
+        return new Stats(passthroughOpens.get(), cachedOpens.get(), sharedBytes.get(), fallbacks.get(), fingerprintMismatches.get(),
+                hashedFiles.get(), store == null ? null : store.stats(), pageCache.sizeBytes(), pageCache.maxBytes(), pageCache.hitRatio());
+    }
+
+    @Override
+    public void close() {
+        background.shutdownNow();
+        for (DigestIndex i : indexes.values()) {
+            try {
+                i.close();
+            } catch (IOException e) {
+                LOG.warning("closing " + i.path() + ": " + e.getMessage());
+            }
+        }
+        if (store != null) {
+            store.close();
+        }
+    }
+}
