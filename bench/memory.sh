@@ -65,6 +65,7 @@ unmount_all() { # kernel mounts, or whatever a daemon left
 }
 cleanup() { stop_daemon; unmount_all; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP   # so that the EXIT trap runs on these too
 unmount_all   # left over from an interrupted run
 
 # --- can our daemon take part? (its multi-mount, --store and --no-passthrough may not exist yet) ---
@@ -93,6 +94,10 @@ drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 cached_kib() { awk '/^Cached:/ { print $2 }' /proc/meminfo; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 mib() { echo "scale=1; $1 / 1024" | bc; }   # KiB -> MiB
+resident_kib() { # page cache the given files hold (fincore), for the breakdown after the reads
+  [ $# -gt 0 ] || { echo 0; return; }
+  fincore --bytes --noheadings --output RES "$@" | awk '{ s += $1 } END { print int(s / 1024) }'
+}
 read_errors=0
 read_all() { # every file through every mount, then each binary from each mount
   local d b
@@ -120,10 +125,17 @@ measure() { # $1 scenario, $2 daemon pid (empty for the kernel); all 8 mounts ar
   cache[$1]=$((c1 - c0))
   if [ -n "$2" ]; then rss[$1]=$r1; rssgrowth[$1]=$((r1 - r0)); fi
   [ "$read_errors" = 0 ] || note[$1]="READ ERRORS, see above"
-  printf '   read 8 mounts in %.1f s; page cache +%s MiB' "$(echo "$e - $s" | bc)" "$(mib "${cache[$1]}")"
-  [ -n "$2" ] && printf ', daemon RSS %s MiB (+%s), store %s MiB on disk' \
-    "$(mib "$r1")" "$(mib "$((r1 - r0))")" "$(($(du -sk "$store" | cut -f1) / 1024))"
-  echo
+  # where it went: the compressed images' own page cache counts in every scenario, the store's
+  # files in ours; anonymous memory is the part of the daemon's RSS that no page cache holds
+  printf '   read 8 mounts in %.1f s; page cache +%s MiB, of which images %s MiB\n' "$(echo "$e - $s" | bc)" \
+    "$(mib "${cache[$1]}")" "$(mib "$(resident_kib "$mem/v1.erofs" "$mem/v2.erofs")")"
+  if [ -n "$2" ]; then
+    local stored
+    stored=$(find "$store" -type f -print0 | xargs -0 -r fincore --bytes --noheadings --output RES | awk '{ s += $1 } END { print int(s / 1024) }')
+    printf '   store: %s MiB on disk, %s MiB in page cache; daemon RSS %s MiB (+%s), anonymous %s MiB\n' \
+      "$(($(du -sk "$store" | cut -f1) / 1024))" "$(mib "$stored")" "$(mib "$r1")" "$(mib "$((r1 - r0))")" \
+      "$(mib "$(awk '/^RssAnon:/ { print $2 }' "/proc/$2/status")")"
+  fi
 }
 
 wait_mounted() { # $1 daemon pid, rest: mount points; up to 60 s
