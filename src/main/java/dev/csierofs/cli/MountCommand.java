@@ -96,7 +96,7 @@ public class MountCommand implements Callable<Integer> {
         }
         ContentSharing.Options options = new ContentSharing.Options(!noPassthrough, limit, cache);
         Path storeDir = store != null ? store : defaultStore();
-        sharing = noPassthrough ? ContentSharing.inProcessOnly(options) : ContentSharing.withStore(storeDir, budget, options);
+        sharing = ContentSharing.withStore(storeDir, budget, options);
         try {
             for (int i = 0; i < count; i++) {
                 Path image = Path.of(pairs.get(2 * i));

@@ -105,14 +105,16 @@ public final class ContentSharing implements AutoCloseable {
 
     /**
      * Sharing through a store at {@code storeDir} ({@code sha256/} files, {@code tmp/}, and the
-     * digest indexes in {@code index/}) of at most {@code budgetBytes}.
+     * digest indexes in {@code index/}) of at most {@code budgetBytes}. With passthrough off in
+     * {@code options} no store files are written, but digests are still computed and remembered
+     * there, so the daemon's page cache is shared by content across images.
      */
     public static ContentSharing withStore(Path storeDir, long budgetBytes, Options options) throws IOException {
-        ContentStore store = ContentStore.open(storeDir, budgetBytes);
+        ContentStore store = options.passthrough() ? ContentStore.open(storeDir, budgetBytes) : null;
         return new ContentSharing(store, storeDir.resolve("index"), options);
     }
 
-    /** No store: everything is served cached (the digest of a file is then never computed). */
+    /** No store and no digests: pages are shared only between mounts of the same image. */
     public static ContentSharing inProcessOnly(Options options) {
         return new ContentSharing(null, null, new Options(false, options.syncLimit(), options.pageCacheBytes()));
     }
@@ -153,48 +155,77 @@ public final class ContentSharing implements AutoCloseable {
         }
     }
 
+    /** What is known about an inode's content at its first open: its verified digest and its store file, each possibly null. */
+    record Resolved(Digest digest, ContentStore.Lease lease) {
+        static final Resolved NOTHING = new Resolved(null, null);
+    }
+
     /**
-     * The store file for an inode, held, if it can be had within the first open: the verified
-     * digest is known and stored, or the file is small enough to decode, hash and store now.
-     * Otherwise null, and larger files are queued for storing in the background.
+     * At the first open of an inode: its verified digest (remembered, or computed now for a file
+     * up to the sync limit) and, if {@code wantLease}, its store file, held (found, or written now
+     * from the same decoded bytes). A larger file not known yet is queued for the background,
+     * which hashes it (and stores it): it is served cached until a later first open.
      */
-    ContentStore.Lease leaseFor(ErofsImage image, String imageKey, Inode inode, FileData data) {
-        if (!passthroughWanted()) {
-            return null;
+    Resolved resolve(ErofsImage image, String imageKey, Inode inode, FileData data, boolean wantLease) {
+        if (indexDir == null || inode.size() == 0) {
+            return Resolved.NOTHING;
         }
+        boolean lease = wantLease && passthroughWanted();
+        Digest known = null;
         try {
             DigestIndex index = index(imageKey);
-            Digest known = index.get(inode.nid());
-            if (known != null) {
+            known = index.get(inode.nid());
+            if (known != null && lease) {
                 ContentStore.Lease l = store.acquire(known);
                 if (l != null) {
                     sharedBytes.addAndGet(l.size());
-                    return l;
+                    return new Resolved(known, l);
                 }
+            }
+            if (known != null && !lease) {
+                return new Resolved(known, null);
             }
             if (inode.size() > options.syncLimit()) {
                 queue(image, imageKey, inode);
-                return null;
+                return new Resolved(known, null);
             }
-            return storeNow(image, index, inode, data, known);
+            byte[] content = readAll(inode, data);
+            Digest d = known != null ? known : verify(image, inode, Digest.of(Digest.sha256().digest(content)));
+            if (known == null) {
+                index.put(inode.nid(), d);
+            }
+            known = d;
+            if (!lease) {
+                return new Resolved(d, null);
+            }
+            ContentStore.Lease l = store.acquire(d);
+            if (l != null) {
+                sharedBytes.addAndGet(l.size());
+                return new Resolved(d, l);
+            }
+            l = store.materialize(d, content.length, sink -> sink.write(content, 0, content.length));
+            decoded(image, content.length);
+            return new Resolved(d, l);
         } catch (StoreFullException e) {
-            fallbacks.incrementAndGet();
-            if (warnedFull.compareAndSet(false, true)) {
-                LOG.warning(e.getMessage() + "; files that are not stored yet are served from the daemon's page cache instead"
-                        + " (logged once)");
-            }
-            return null;
+            storeFull(e);
+            return new Resolved(known, null);
         } catch (IOException | RuntimeException e) {
             fallbacks.incrementAndGet();
             LOG.log(Level.WARNING, "cannot store " + inode.label() + " of " + imageKey + ": " + e.getMessage()
                     + "; serving it from the daemon's page cache", e);
-            return null;
+            return new Resolved(known, null);
         }
     }
 
-    /** Decodes a small file into memory, hashes it, and stores it unless the store has it. */
-    private ContentStore.Lease storeNow(ErofsImage image, DigestIndex index, Inode inode, FileData data, Digest known)
-            throws IOException {
+    private void storeFull(StoreFullException e) {
+        fallbacks.incrementAndGet();
+        if (warnedFull.compareAndSet(false, true)) {
+            LOG.warning(e.getMessage() + "; files that are not stored yet are served from the daemon's page cache instead"
+                    + " (logged once)");
+        }
+    }
+
+    private static byte[] readAll(Inode inode, FileData data) throws IOException {
         byte[] content = new byte[(int) inode.size()];
         int n = 0;
         while (n < content.length) {
@@ -204,18 +235,7 @@ public final class ContentSharing implements AutoCloseable {
             }
             n += r;
         }
-        Digest d = known != null ? known : verify(image, inode, Digest.of(Digest.sha256().digest(content)));
-        if (known == null) {
-            index.put(inode.nid(), d);
-        }
-        ContentStore.Lease l = store.acquire(d);
-        if (l != null) {
-            sharedBytes.addAndGet(l.size());
-            return l;
-        }
-        l = store.materialize(d, content.length, sink -> sink.write(content, 0, content.length));
-        decoded(image, content.length);
-        return l;
+        return content;
     }
 
     /** Compares our digest with the image's fingerprint claim, if any; our digest wins either way. */
@@ -252,11 +272,7 @@ public final class ContentSharing implements AutoCloseable {
                 try {
                     storeLarge(image, imageKey, inode);
                 } catch (StoreFullException e) {
-                    fallbacks.incrementAndGet();
-                    if (warnedFull.compareAndSet(false, true)) {
-                        LOG.warning(e.getMessage() + "; files that are not stored yet are served from the daemon's page cache"
-                                + " instead (logged once)");
-                    }
+                    storeFull(e);
                 } catch (Exception e) {
                     fallbacks.incrementAndGet();
                     LOG.log(Level.WARNING, "cannot store " + inode.label() + " of " + imageKey + ": " + e.getMessage(), e);
@@ -269,7 +285,10 @@ public final class ContentSharing implements AutoCloseable {
         }
     }
 
-    /** Hashes a large file streaming, then stores it streaming unless the store has it: two decodes only for new content. */
+    /**
+     * Hashes a large file streaming, then (with passthrough) stores it streaming unless the store
+     * has it: two decodes only for new content.
+     */
     private void storeLarge(ErofsImage image, String imageKey, Inode inode) throws IOException {
         DigestIndex index = index(imageKey);
         FileData data = image.openData(inode);
@@ -279,6 +298,9 @@ public final class ContentSharing implements AutoCloseable {
             stream(data, inode.size(), md::update);
             d = verify(image, inode, Digest.of(md.digest()));
             index.put(inode.nid(), d);
+        }
+        if (!passthroughWanted()) {
+            return;
         }
         ContentStore.Lease have = store.acquire(d);
         if (have != null) {

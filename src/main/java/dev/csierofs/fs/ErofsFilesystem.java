@@ -19,8 +19,6 @@ import dev.csierofs.fuse.StatfsOut;
 import dev.csierofs.sys.Errno;
 import dev.csierofs.sys.SyscallException;
 import dev.csierofs.cas.ContentStore;
-import dev.csierofs.cas.Digest;
-import dev.csierofs.cas.DigestIndex;
 import dev.csierofs.cas.PageCache;
 
 import java.io.IOException;
@@ -231,15 +229,10 @@ public final class ErofsFilesystem implements FuseFilesystem {
     /** Decides the mode of an inode that has no open yet. Holds {@code o}'s lock. */
     private void firstOpen(OpenInode o, long nodeid, Inode i) throws FuseError {
         o.data = openData(i);
-        o.lease = passthrough != null && i.size() > 0 ? sharing.leaseFor(image, imageKey, i, o.data) : null;
-        DigestIndex index = null;
-        try {
-            index = sharing.index(imageKey);
-        } catch (IOException e) {
-            LOG.warning("digest index of " + imageKey + ": " + e.getMessage());
-        }
-        Digest verified = index == null ? null : index.get(i.nid());
-        o.pageKey = verified != null ? verified : new ImageInode(imageKey, i.nid());
+        ContentSharing.Resolved r = sharing.resolve(image, imageKey, i, o.data, passthrough != null);
+        o.lease = r.lease();
+        // pages are shared by content only once the content is verified; until then, only within this image
+        o.pageKey = r.digest() != null ? r.digest() : new ImageInode(imageKey, i.nid());
     }
 
     /** The backing id for one more passthrough open of {@code nodeid}; turns passthrough off for this mount if the kernel refuses it. */
