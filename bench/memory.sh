@@ -6,8 +6,10 @@
 # few binaries are executed from each mount (so their text is mapped from the mount).
 # Measured, per scenario, in one run:
 #   page cache  growth of /proc/meminfo Cached: over the reads (node-wide: run on an idle machine)
-#   RSS         our daemon's VmRSS after the reads (and its growth during them)
-#   total       page cache growth + RSS, also as a multiple of the unique content bytes (the sum
+#   anon        our daemon's private memory (RssAnon: heap, stacks, buffers) after the reads, and
+#               its growth during them; its file-backed resident pages (libjvm, jars, the class
+#               archive) are page cache shared with every other JVM, shown apart as VmRSS
+#   total       page cache growth + anon, also as a multiple of the unique content bytes (the sum
 #               of the sizes of the distinct file contents over v1 ∪ v2, the least possible)
 # Scenarios:
 #   kernel               8 file-backed kernel EROFS mounts: 8 superblocks, nothing shared between
@@ -93,6 +95,7 @@ done < "$mem/execs"
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 cached_kib() { awk '/^Cached:/ { print $2 }' /proc/meminfo; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+anon_kib() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
 mib() { echo "scale=1; $1 / 1024" | bc; }   # KiB -> MiB
 resident_kib() { # page cache the given files hold (fincore), for the breakdown after the reads
   [ $# -gt 0 ] || { echo 0; return; }
@@ -110,20 +113,20 @@ read_all() { # every file through every mount, then each binary from each mount
     done
   done
 }
-declare -A cache rss rssgrowth note
+declare -A cache rss anon anongrowth note
 measure() { # $1 scenario, $2 daemon pid (empty for the kernel); all 8 mounts are up
-  local c0 c1 r0=0 r1=0 s e
+  local c0 c1 r0=0 r1=0 a0=0 a1=0 s e
   drop
   c0=$(cached_kib)
-  [ -n "$2" ] && r0=$(rss_kib "$2")
+  [ -n "$2" ] && { r0=$(rss_kib "$2"); a0=$(anon_kib "$2"); }
   read_errors=0
   s=$(date +%s.%N)
   read_all
   e=$(date +%s.%N)
   c1=$(cached_kib)
-  [ -n "$2" ] && r1=$(rss_kib "$2")
+  [ -n "$2" ] && { r1=$(rss_kib "$2"); a1=$(anon_kib "$2"); }
   cache[$1]=$((c1 - c0))
-  if [ -n "$2" ]; then rss[$1]=$r1; rssgrowth[$1]=$((r1 - r0)); fi
+  if [ -n "$2" ]; then rss[$1]=$r1; anon[$1]=$a1; anongrowth[$1]=$((a1 - a0)); fi
   [ "$read_errors" = 0 ] || note[$1]="READ ERRORS, see above"
   # where it went: the compressed images' own page cache counts in every scenario, the store's
   # files in ours; anonymous memory is the part of the daemon's RSS that no page cache holds
@@ -132,9 +135,9 @@ measure() { # $1 scenario, $2 daemon pid (empty for the kernel); all 8 mounts ar
   if [ -n "$2" ]; then
     local stored
     stored=$(find "$store" -type f -print0 | xargs -0 -r fincore --bytes --noheadings --output RES | awk '{ s += $1 } END { print int(s / 1024) }')
-    printf '   store: %s MiB on disk, %s MiB in page cache; daemon RSS %s MiB (+%s), anonymous %s MiB\n' \
+    printf '   store: %s MiB on disk, %s MiB in page cache; daemon VmRSS %s MiB (+%s), anonymous %s MiB (+%s)\n' \
       "$(($(du -sk "$store" | cut -f1) / 1024))" "$(mib "$stored")" "$(mib "$r1")" "$(mib "$((r1 - r0))")" \
-      "$(mib "$(awk '/^RssAnon:/ { print $2 }' "/proc/$2/status")")"
+      "$(mib "$a1")" "$(mib "$((a1 - a0))")"
   fi
 }
 
@@ -201,15 +204,18 @@ if [ -z "$ours_skip" ]; then scenario_ours ours; else note[ours]="skipped: $ours
 
 printf '\n== memory: 4 mounts of v1 + 4 of v2, every file read and %s binaries run through each\n' "${#execs[@]}"
 printf 'unique content over v1 ∪ v2: %s MiB (%s bytes)\n' "$(mib $((unique / 1024)))" "$unique"
-printf '%-20s %11s %9s %12s %10s %9s\n' scenario 'cache MiB' 'RSS MiB' 'RSS growth' 'total MiB' 'x unique'
+printf '%-20s %10s %9s %9s %10s %9s %12s %9s\n' scenario 'cache MiB' 'anon MiB' '(growth)' 'total MiB' 'x unique' 'x (growths)' 'VmRSS MiB'
 for s in kernel kernel-loop ours ours-no-passthrough; do
   if [ -z "${cache[$s]:-}" ]; then printf '%-20s %s\n' "$s" "${note[$s]}"; continue; fi
-  total=$((cache[$s] + ${rss[$s]:-0}))
-  printf '%-20s %11s %9s %12s %10s %9.2f%s\n' "$s" "$(mib "${cache[$s]}")" \
-    "$([ -n "${rss[$s]:-}" ] && mib "${rss[$s]}" || echo -)" \
-    "$([ -n "${rssgrowth[$s]:-}" ] && mib "${rssgrowth[$s]}" || echo -)" \
-    "$(mib "$total")" "$(echo "$total * 1024 / $unique" | bc -l)" "${note[$s]:+  ${note[$s]}}"
+  total=$((cache[$s] + ${anon[$s]:-0}))
+  growths=$((cache[$s] + ${anongrowth[$s]:-0}))
+  printf '%-20s %10s %9s %9s %10s %9.2f %12.2f %9s%s\n' "$s" "$(mib "${cache[$s]}")" \
+    "$([ -n "${anon[$s]:-}" ] && mib "${anon[$s]}" || echo -)" \
+    "$([ -n "${anongrowth[$s]:-}" ] && mib "${anongrowth[$s]}" || echo -)" \
+    "$(mib "$total")" "$(echo "$total * 1024 / $unique" | bc -l)" "$(echo "$growths * 1024 / $unique" | bc -l)" \
+    "$([ -n "${rss[$s]:-}" ] && mib "${rss[$s]}" || echo -)" "${note[$s]:+  ${note[$s]}}"
 done
+echo "x (growths): page cache growth + the daemon's anonymous memory growth during the reads, over the unique bytes"
 echo "target: ours at most 1.15x the unique bytes; the kernel without inode sharing was measured at about 2.75x for this kind of work"
 
 # --- throughput: one v1 mount, ours (store filled above) against the kernel's ---------------------

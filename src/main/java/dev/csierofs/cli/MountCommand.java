@@ -56,7 +56,7 @@ public class MountCommand implements Callable<Integer> {
 
     @Option(names = "--sync-limit", paramLabel = "SIZE", description = "files up to this size are stored during their first "
             + "open; larger ones are stored in the background and pass through from a later open (default: ${DEFAULT-VALUE})")
-    String syncLimit = "8M";
+    String syncLimit = "64M";
 
     @Option(names = "--threads", paramLabel = "N", description = "threads reading FUSE requests per mount (default: 2 per "
             + "core with one mount, 2 with several)")
@@ -73,6 +73,7 @@ public class MountCommand implements Callable<Integer> {
     }
 
     private final List<Served> served = new ArrayList<>();
+    private final Map<Path, ErofsImage> opened = new java.util.LinkedHashMap<>();
     private ContentSharing sharing;
 
     @Override
@@ -105,7 +106,10 @@ public class MountCommand implements Callable<Integer> {
                 for (Path d : devices) {
                     ImageOptions.requireFile(d, "device");
                 }
-                ErofsImage erofs = ErofsImage.open(image, devices);
+                Path real = image.toRealPath();
+                ErofsImage shared = opened.get(real);
+                ErofsImage erofs = shared != null ? shared : ErofsImage.open(image, devices); // one per file, for all its mounts
+                opened.putIfAbsent(real, erofs);
                 try {
                     ErofsFilesystem fs = new ErofsFilesystem(erofs, sharing, imageKey(image));
                     FuseSession session = FuseSession.mount(fs, dir, "erofs", image.toAbsolutePath().toString(), perMount,
@@ -113,12 +117,18 @@ public class MountCommand implements Callable<Integer> {
                     served.add(new Served(image, dir, erofs, session));
                     System.err.printf("mounted %s at %s; regular files: %s%n", image, dir, fs.mode());
                 } catch (IOException | RuntimeException e) {
-                    erofs.close();
+                    if (shared == null) {
+                        opened.remove(real);
+                        erofs.close();
+                    }
                     throw e;
                 }
             }
         } catch (Exception e) {
             stopAll(java.time.Duration.ZERO, false); // nothing half-done: what was mounted goes again
+            for (ErofsImage image : opened.values()) {
+                image.close();
+            }
             sharing.close();
             throw e;
         }
@@ -195,9 +205,9 @@ public class MountCommand implements Callable<Integer> {
             }
             System.err.println("sharing: " + sharing.stats().describe());
         }
-        for (Served s : served) {
+        for (ErofsImage image : opened.values()) {
             try {
-                s.erofs().close();
+                image.close();
             } catch (IOException e) {
                 // exiting anyway
             }

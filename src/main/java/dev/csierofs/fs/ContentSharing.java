@@ -52,14 +52,16 @@ import java.util.logging.Logger;
 public final class ContentSharing implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ContentSharing.class.getName());
     /** Drop the image's page cache after this much was decoded into the store. */
-    private static final long DROP_IMAGE_CACHE_EVERY = 16L << 20;
+    private static final long DROP_IMAGE_CACHE_EVERY = 4L << 20;
+    /** One streaming buffer per thread (FUSE readers and background workers). */
+    private static final ThreadLocal<byte[]> STREAM_BUFFER = ThreadLocal.withInitial(() -> new byte[256 << 10]);
 
     /**
      * {@code passthrough}: use the kernel's passthrough when it offers it; {@code syncLimit}: the
      * largest file stored during its first open; {@code pageCacheBytes}: the daemon's page cache.
      */
     public record Options(boolean passthrough, long syncLimit, long pageCacheBytes) {
-        public static final long DEFAULT_SYNC_LIMIT = 8L << 20;
+        public static final long DEFAULT_SYNC_LIMIT = 64L << 20;
         public static final long DEFAULT_PAGE_CACHE = 256L << 20;
 
         public Options {
@@ -81,7 +83,7 @@ public final class ContentSharing implements AutoCloseable {
     private final Set<String> queued = ConcurrentHashMap.newKeySet();
     private final Map<String, DigestIndex> indexes = new ConcurrentHashMap<>();
     private final AtomicBoolean warnedFull = new AtomicBoolean();
-    private final AtomicLong decodedSinceDrop = new AtomicLong();
+    private final Map<ErofsImage, AtomicLong> decodedSinceDrop = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
     final AtomicLong passthroughOpens = new AtomicLong();
     final AtomicLong cachedOpens = new AtomicLong();
@@ -94,7 +96,12 @@ public final class ContentSharing implements AutoCloseable {
         this.store = store;
         this.indexDir = indexDir;
         this.options = options;
-        this.pageCache = new PageCache(options.pageCacheBytes());
+        long heapShare = Runtime.getRuntime().maxMemory() / 2;
+        if (options.pageCacheBytes() > heapShare) {
+            LOG.warning("page cache of " + options.pageCacheBytes() + " bytes would not fit beside the rest of the daemon in its "
+                    + Runtime.getRuntime().maxMemory() + "-byte heap; using " + heapShare + " (raise -Xmx to have more)");
+        }
+        this.pageCache = new PageCache(Math.min(options.pageCacheBytes(), heapShare));
         this.background = Executors.newFixedThreadPool(Math.max(1, Runtime.getRuntime().availableProcessors() / 2), r -> {
             Thread t = new Thread(r, "cas-materialize");
             t.setDaemon(true);
@@ -189,23 +196,25 @@ public final class ContentSharing implements AutoCloseable {
                 queue(image, imageKey, inode);
                 return new Resolved(known, null);
             }
-            byte[] content = readAll(inode, data);
-            Digest d = known != null ? known : verify(image, inode, Digest.of(Digest.sha256().digest(content)));
+            // streaming, with a reused buffer: a first open costs no allocation the size of the file
             if (known == null) {
-                index.put(inode.nid(), d);
+                MessageDigest md = Digest.sha256();
+                stream(data, inode.size(), md::update);
+                decoded(image, inode.size());
+                known = verify(image, inode, Digest.of(md.digest()));
+                index.put(inode.nid(), known);
             }
-            known = d;
             if (!lease) {
-                return new Resolved(d, null);
+                return new Resolved(known, null);
             }
-            ContentStore.Lease l = store.acquire(d);
+            ContentStore.Lease l = store.acquire(known);
             if (l != null) {
                 sharedBytes.addAndGet(l.size());
-                return new Resolved(d, l);
+                return new Resolved(known, l);
             }
-            l = store.materialize(d, content.length, sink -> sink.write(content, 0, content.length));
-            decoded(image, content.length);
-            return new Resolved(d, l);
+            l = store.materialize(known, inode.size(), sink -> stream(data, inode.size(), sink::write));
+            decoded(image, inode.size());
+            return new Resolved(known, l);
         } catch (StoreFullException e) {
             storeFull(e);
             return new Resolved(known, null);
@@ -225,19 +234,6 @@ public final class ContentSharing implements AutoCloseable {
         }
     }
 
-    private static byte[] readAll(Inode inode, FileData data) throws IOException {
-        byte[] content = new byte[(int) inode.size()];
-        int n = 0;
-        while (n < content.length) {
-            int r = data.read(n, content, n, content.length - n);
-            if (r <= 0) {
-                throw new ErofsException(inode.label(), n, "content ends before its size");
-            }
-            n += r;
-        }
-        return content;
-    }
-
     /** Compares our digest with the image's fingerprint claim, if any; our digest wins either way. */
     private Digest verify(ErofsImage image, Inode inode, Digest computed) {
         hashedFiles.incrementAndGet();
@@ -254,10 +250,16 @@ public final class ContentSharing implements AutoCloseable {
         return computed;
     }
 
+    /**
+     * Counts bytes decoded from {@code image} to hash or store them, and drops the image's page
+     * cache every few MiB: what gets cached from then on is the stored copy (or, without
+     * passthrough, the daemon's pages), and the image's own blocks would only double it.
+     */
     private void decoded(ErofsImage image, long n) {
-        if (decodedSinceDrop.addAndGet(n) >= DROP_IMAGE_CACHE_EVERY) {
-            decodedSinceDrop.set(0);
-            image.dropPageCache(); // the stored copy is what gets cached now, not the image's blocks
+        AtomicLong since = decodedSinceDrop.computeIfAbsent(image, k -> new AtomicLong());
+        if (since.addAndGet(n) >= DROP_IMAGE_CACHE_EVERY) {
+            since.set(0);
+            image.dropPageCache();
         }
     }
 
@@ -296,6 +298,7 @@ public final class ContentSharing implements AutoCloseable {
         if (d == null) {
             MessageDigest md = Digest.sha256();
             stream(data, inode.size(), md::update);
+            decoded(image, inode.size());
             d = verify(image, inode, Digest.of(md.digest()));
             index.put(inode.nid(), d);
         }
@@ -324,7 +327,7 @@ public final class ContentSharing implements AutoCloseable {
     }
 
     private static void stream(FileData data, long size, Chunks out) throws IOException {
-        byte[] buf = new byte[1 << 20];
+        byte[] buf = STREAM_BUFFER.get();
         long pos = 0;
         while (pos < size) {
             int r = data.read(pos, buf, 0, (int) Math.min(buf.length, size - pos));

@@ -25,8 +25,13 @@ import java.util.logging.Logger;
  */
 public final class FuseSession implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(FuseSession.class.getName());
-    /** A request buffer: max_write (we accept none) plus room for any header and name. */
-    private static final int BUFFER = (1 << 20) + 8192;
+    /**
+     * A reader's request buffer: the kernel wants room for a WRITE of max_write (128 KiB, though
+     * we accept none) plus headers; every reply but a READ larger than 128 KiB fits in it too.
+     */
+    private static final int BUFFER = (128 << 10) + 8192;
+    /** For READ replies up to max_read (1 MiB); allocated only by readers that get such a READ. */
+    private static final int LARGE_BUFFER = (1 << 20) + 8192;
 
     private final FuseFilesystem fs;
     private final FuseDevice device;
@@ -106,9 +111,40 @@ public final class FuseSession implements AutoCloseable {
         }
     }
 
+    /**
+     * One reader's buffers. Arena allocations are zeroed, so every byte of them is resident: the
+     * large READ buffer is made only when a reader first needs it (never, for files that pass
+     * through), which keeps hundreds of idle mounts cheap.
+     */
+    static final class Buffers {
+        private final Arena arena;
+        final MemorySegment request;
+        private MemorySegment large;
+        /** Where the last reply was encoded. */
+        MemorySegment reply;
+
+        Buffers(Arena arena) {
+            this.arena = arena;
+            this.request = arena.allocate(BUFFER, 8);
+            this.reply = request;
+        }
+
+        /** A buffer for a reply of {@code len} bytes: the request buffer if it fits, else the large one. */
+        MemorySegment replyBuffer(long len) {
+            if (len <= request.byteSize()) {
+                return request;
+            }
+            if (large == null) {
+                large = arena.allocate(LARGE_BUFFER, 8);
+            }
+            return large;
+        }
+    }
+
     private void serve(FuseDevice d) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(BUFFER, 8);
+            Buffers buffers = new Buffers(arena);
+            MemorySegment buf = buffers.request;
             while (true) {
                 int n;
                 try {
@@ -123,10 +159,10 @@ public final class FuseSession implements AutoCloseable {
                     LOG.log(Level.WARNING, "reading /dev/fuse failed: " + e.getMessage());
                     return;
                 }
-                int len = handle(buf, n);
+                int len = handle(buffers, n);
                 if (len > 0) {
                     try {
-                        d.write(buf, len);
+                        d.write(buffers.reply, len);
                     } catch (SyscallException e) {
                         if (e.errno() == Errno.ENODEV) {
                             return;
@@ -140,8 +176,13 @@ public final class FuseSession implements AutoCloseable {
         }
     }
 
-    /** Answers one request in place; returns the reply length, 0 for requests without reply. */
-    int handle(MemorySegment buf, int n) {
+    /**
+     * Answers the request in {@code buffers.request}, encoding the reply into
+     * {@code buffers.reply}; returns the reply length, 0 for requests without reply.
+     */
+    int handle(Buffers buffers, int n) {
+        MemorySegment buf = buffers.request;
+        buffers.reply = buf;
         Request r;
         try {
             r = Request.decode(buf.asSlice(0, n));
@@ -173,8 +214,11 @@ public final class FuseSession implements AutoCloseable {
                     yield Reply.of(buf, unique, out);
                 }
                 case Request.Read rd -> {
-                    int size = (int) Math.min(rd.size(), buf.byteSize() - Reply.PAYLOAD);
-                    yield Reply.data(buf, unique, fs.read(node, rd.fh(), rd.offset(), size, buf.asSlice(Reply.PAYLOAD, size)));
+                    MemorySegment out = buffers.replyBuffer((long) Reply.PAYLOAD + rd.size());
+                    int size = (int) Math.min(rd.size(), out.byteSize() - Reply.PAYLOAD);
+                    int got = fs.read(node, rd.fh(), rd.offset(), size, out.asSlice(Reply.PAYLOAD, size));
+                    buffers.reply = out;
+                    yield Reply.data(out, unique, got);
                 }
                 case Request.Release rl -> {
                     openHandles.decrementAndGet();
@@ -217,6 +261,16 @@ public final class FuseSession implements AutoCloseable {
             return Reply.error(buf, unique, e.errno());
         } catch (RuntimeException e) {
             LOG.log(Level.WARNING, "FUSE request " + r.opcode() + " on node " + node + " failed", e);
+            return Reply.error(buf, unique, Errno.EIO);
+        } catch (OutOfMemoryError e) {
+            // a reader thread that died would leave every later request of this mount unanswered
+            // (processes hang); failing this one request keeps the mount alive
+            LOG.log(Level.SEVERE, "FUSE request " + r.opcode() + " on node " + node + ": out of memory; answered ENOMEM", e);
+            buffers.reply = buf;
+            return Reply.error(buf, unique, Errno.ENOMEM);
+        } catch (StackOverflowError e) {
+            LOG.log(Level.SEVERE, "FUSE request " + r.opcode() + " on node " + node + ": stack overflow; answered EIO", e);
+            buffers.reply = buf;
             return Reply.error(buf, unique, Errno.EIO);
         }
     }
