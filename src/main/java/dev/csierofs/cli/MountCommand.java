@@ -178,7 +178,7 @@ public class MountCommand implements Callable<Integer> {
                     }
                     if (cutOff > 0) {
                         System.err.printf("csi-driver-erofs: ended the FUSE connection of %s with %d file(s) still open; "
-                                + "their reads now fail with ENOTCONN%n", s.dir(), cutOff);
+                                + "those served by the daemon now fail with ENOTCONN (passthrough files keep reading)%n", s.dir(), cutOff);
                     } else {
                         System.err.println("unmounted " + s.dir());
                     }

@@ -164,6 +164,9 @@ class CliIT {
     private static Process startMount(Path image, Path dir, String... options) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("bin/csi-driver-erofs").toString(), "mount"));
         cmd.addAll(List.of(options));
+        if (!List.of(options).contains("--store")) { // never the machine's default store
+            cmd.addAll(List.of("--store", dir.resolveSibling(dir.getFileName() + ".store").toString()));
+        }
         cmd.addAll(List.of(image.toString(), dir.toString()));
         Process p = new ProcessBuilder(cmd)
                 .redirectErrorStream(true).redirectOutput(dir.resolveSibling(dir.getFileName() + ".log").toFile()).start();
@@ -228,7 +231,7 @@ class CliIT {
     @Test
     void sigtermEndsTheConnectionAfterTheGracePeriod(@TempDir Path tmp) throws Exception {
         Path dir = Files.createDirectory(tmp.resolve("mnt"));
-        Process p = startMount(SAMPLE, dir, "--grace", "1");
+        Process p = startMount(SAMPLE, dir, "--grace", "1", "--no-passthrough"); // passthrough files outlive the connection
         try (var ch = java.nio.channels.FileChannel.open(dir.resolve("srv/data/README-hardlink.txt"))) {
             p.destroy();
             assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "daemon ignored its grace period");
@@ -238,6 +241,24 @@ class CliIT {
         awaitUnmounted(dir);
         String log = Files.readString(tmp.resolve("mnt.log"));
         assertTrue(log.contains("1 file(s) still open") && log.contains("ENOTCONN"), log);
+    }
+
+    /** Files that pass through to the content store keep reading after the daemon's connection ends. */
+    @Test
+    void passthroughFilesOutliveTheConnection(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("mnt"));
+        byte[] expected = run("cat", SAMPLE.toString(), "/srv/data/README-hardlink.txt").out();
+        Process p = startMount(SAMPLE, dir, "--grace", "0");
+        try (var ch = java.nio.channels.FileChannel.open(dir.resolve("srv/data/README-hardlink.txt"))) {
+            p.destroy();
+            assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS));
+            java.nio.ByteBuffer all = java.nio.ByteBuffer.allocate(expected.length + 1);
+            while (ch.read(all) > 0) {
+                // reads go to the store file, not to the (gone) daemon
+            }
+            assertEquals(expected.length, all.position());
+        }
+        awaitUnmounted(dir);
     }
 
     private static void awaitUnmounted(Path dir) throws Exception {
