@@ -547,6 +547,17 @@ public final class ContentStore implements AutoCloseable {
         return entries.size();
     }
 
+    /** Files held by at least one lease (in use: never evicted). */
+    public synchronized int heldCount() {
+        int n = 0;
+        for (Entry e : entries.values()) {
+            if (e.pins > 0) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     /** Counters: lookups that found the content, lookups that did not, files and bytes written, corrupt files found, evictions, refusals. */
     public record Stats(long hits, long misses, long materializedFiles, long materializedBytes, long corrupt, long evictions,
                         long full, long sizeBytes, long budget, int files) {

@@ -65,7 +65,18 @@ public final class ErofsFilesystem implements FuseFilesystem {
         ContentStore.Lease lease;
         /** The daemon page cache key of this content (cached mode). */
         Object pageKey;
+        /**
+         * Passthrough inodes keep their backing id (one extra registry reference) and store lease
+         * after their last release, in the mount's {@link #idle} list, so that reopening the
+         * file costs one OPEN round trip and no backing-file setup. Dropped when evicted from it.
+         */
+        boolean retained;
     }
+
+    /** Most passthrough inodes kept ready after their last release, per mount. */
+    static final int IDLE_MAX = 512;
+    /** Retained inodes with no open, least recently released first. Guarded by itself. */
+    private final java.util.LinkedHashMap<Long, OpenInode> idle = new java.util.LinkedHashMap<>(64, 0.75f, true);
 
     /** The image's content, for an inode whose digest is not verified yet: never shared with another image. */
     private record ImageInode(String imageKey, long nid) {
@@ -192,7 +203,7 @@ public final class ErofsFilesystem implements FuseFilesystem {
                 if (o.dead) {
                     continue; // released meanwhile: start over with a fresh entry
                 }
-                if (o.count == 0) {
+                if (o.count == 0 && !o.retained) {
                     try {
                         firstOpen(o, nodeid, i);
                     } catch (FuseError | RuntimeException e) {
@@ -214,6 +225,14 @@ public final class ErofsFilesystem implements FuseFilesystem {
                         id = -1;
                     }
                     if (o.lease != null) {
+                        if (!o.retained) {
+                            try {
+                                backingId(nodeid, o.lease); // the reference the idle list holds
+                                o.retained = true;
+                            } catch (FuseError notKept) {
+                                // served all the same; the id just goes with the last release
+                            }
+                        }
                         o.count++;
                         sharing.passthroughOpens.incrementAndGet();
                         return new OpenOut(0, Protocol.FOPEN_PASSTHROUGH | Protocol.FOPEN_NOFLUSH, id);
@@ -264,6 +283,7 @@ public final class ErofsFilesystem implements FuseFilesystem {
         if (o == null) {
             return;
         }
+        List<Long> evicted = List.of();
         synchronized (o) {
             if (o.dead || o.count == 0) {
                 return;
@@ -276,12 +296,85 @@ public final class ErofsFilesystem implements FuseFilesystem {
                 }
             }
             if (--o.count == 0) {
-                o.dead = true;
-                open.remove(nodeid, o);
-                if (o.lease != null) {
-                    o.lease.close();
+                if (o.retained) {
+                    evicted = keepIdle(nodeid, o);
+                } else {
+                    drop(nodeid, o);
                 }
             }
+        }
+        for (long k : evicted) { // outside o's lock: eviction takes other inodes' locks
+            evict(k);
+        }
+    }
+
+    /** Puts a retained inode on the idle list; returns the nodeids pushed out of it. */
+    private List<Long> keepIdle(long nodeid, OpenInode o) {
+        synchronized (idle) {
+            idle.put(nodeid, o);
+            if (idle.size() <= IDLE_MAX) {
+                return List.of();
+            }
+            List<Long> out = new ArrayList<>();
+            var it = idle.keySet().iterator();
+            while (idle.size() - out.size() > IDLE_MAX && it.hasNext()) {
+                out.add(it.next());
+            }
+            out.forEach(idle::remove);
+            return out;
+        }
+    }
+
+    /** Lets an idle inode go: its backing id and store lease, unless it was opened again meanwhile. */
+    private void evict(long nodeid) {
+        OpenInode o = open.get(nodeid);
+        if (o == null) {
+            return;
+        }
+        synchronized (o) {
+            if (o.dead || o.count > 0 || !o.retained) {
+                return; // reopened: it goes back on the idle list at its next last release
+            }
+            PassthroughRegistry registry = passthrough;
+            if (registry != null) {
+                try {
+                    registry.release(nodeid);
+                } catch (SyscallException e) {
+                    LOG.warning("closing the backing file of node " + nodeid + ": " + e.getMessage());
+                }
+            }
+            drop(nodeid, o);
+        }
+    }
+
+    /** Forgets an inode with no open. Holds its lock. */
+    private void drop(long nodeid, OpenInode o) {
+        o.dead = true;
+        o.retained = false;
+        open.remove(nodeid, o);
+        if (o.lease != null) {
+            o.lease.close();
+        }
+    }
+
+    /** The mount is gone: let every idle inode's store file go (the kernel closed the backing ids with the connection). */
+    @Override
+    public void destroyed() {
+        List<Long> all;
+        synchronized (idle) {
+            all = new ArrayList<>(idle.keySet());
+            idle.clear();
+        }
+        passthrough = null; // the connection is gone: nothing to BACKING_CLOSE
+        for (long k : all) {
+            evict(k);
+        }
+    }
+
+    /** Inodes kept ready for passthrough after their last release (tests, metrics). */
+    public int idleCount() {
+        synchronized (idle) {
+            return idle.size();
         }
     }
 

@@ -18,6 +18,10 @@ public interface FuseFilesystem {
     default void initialized(PassthroughRegistry passthrough) {
     }
 
+    /** The connection has ended (after unmount and stop): release what outlives single requests. */
+    default void destroyed() {
+    }
+
     /** The entry {@code name} in directory {@code parent}; ENOENT if there is none. */
     EntryOut lookup(long parent, byte[] name) throws FuseError;
 

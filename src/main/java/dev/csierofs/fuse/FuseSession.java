@@ -313,6 +313,7 @@ public final class FuseSession implements AutoCloseable {
             cutOff = openHandles();
         } finally {
             end();
+            fs.destroyed();
         }
         return cutOff;
     }

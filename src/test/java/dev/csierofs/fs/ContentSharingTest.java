@@ -122,15 +122,18 @@ class ContentSharingTest {
         run("sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches");
     }
 
-    private record Mounted(Path dir, ErofsImage image, FuseSession session) implements AutoCloseable {
+    private record Mounted(Path dir, ErofsImage image, FuseSession session, java.util.concurrent.atomic.AtomicBoolean closed)
+            implements AutoCloseable {
         long reads() {
             return session.requestCounts().getOrDefault("READ", 0L);
         }
 
         @Override
         public void close() throws Exception {
-            session.close();
-            image.close();
+            if (closed.compareAndSet(false, true)) {
+                session.close();
+                image.close();
+            }
         }
     }
 
@@ -138,7 +141,8 @@ class ContentSharingTest {
         Files.createDirectories(dir);
         ErofsImage img = ErofsImage.open(image);
         ErofsFilesystem fs = new ErofsFilesystem(img, sharing, "test:" + image);
-        return new Mounted(dir, img, FuseSession.mount(fs, dir, "erofs", image.toString(), 2, InitNegotiation.Options.defaults()));
+        return new Mounted(dir, img, FuseSession.mount(fs, dir, "erofs", image.toString(), 2, InitNegotiation.Options.defaults()),
+                new java.util.concurrent.atomic.AtomicBoolean());
     }
 
     private static ContentSharing.Options options() {
@@ -209,6 +213,11 @@ class ContentSharingTest {
             ContentSharing.Stats st = sharing.stats();
             assertTrue(st.passthroughOpens() >= 3L * distinctContents - 3, st.describe());
             assertTrue(st.sharedBytes() > 12 * MIB, "content found already stored: " + st.describe());
+            assertTrue(store.heldCount() > 0, "closed files stay ready for passthrough (idle backing ids)");
+            a1.close();
+            a2.close();
+            b1.close();
+            assertEquals(0, store.heldCount(), "unmounting lets every store file go");
         }
     }
 
