@@ -85,6 +85,23 @@ public final class ContentSharing implements AutoCloseable {
     private final AtomicBoolean warnedFull = new AtomicBoolean();
     private final Map<ErofsImage, AtomicLong> decodedSinceDrop = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
+    /**
+     * Decoding many files leaves the heap grown with short-lived buffers; a daemon that then sits
+     * idle should not keep that memory. After a burst of at least this much, once decoding has
+     * paused for {@link #COMPACT_AFTER_IDLE_NANOS}, one full collection shrinks the heap back
+     * (the JVM runs with MaxHeapFreeRatio set, so the freed space is returned to the OS).
+     */
+    private static final long COMPACT_AFTER_BYTES = 32L << 20;
+    private static final long COMPACT_AFTER_IDLE_NANOS = 1_000_000_000L;
+    private final AtomicLong decodedSinceCompaction = new AtomicLong();
+    private volatile long lastDecodeNanos;
+    private final java.util.concurrent.ScheduledExecutorService housekeeping =
+            Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "sharing-housekeeping");
+                t.setDaemon(true);
+                return t;
+            });
+
     final AtomicLong passthroughOpens = new AtomicLong();
     final AtomicLong cachedOpens = new AtomicLong();
     final AtomicLong sharedBytes = new AtomicLong();
@@ -102,6 +119,7 @@ public final class ContentSharing implements AutoCloseable {
                     + Runtime.getRuntime().maxMemory() + "-byte heap; using " + heapShare + " (raise -Xmx to have more)");
         }
         this.pageCache = new PageCache(Math.min(options.pageCacheBytes(), heapShare));
+        housekeeping.scheduleWithFixedDelay(this::compactWhenIdle, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
         this.background = Executors.newFixedThreadPool(Math.max(1, Runtime.getRuntime().availableProcessors() / 2), r -> {
             Thread t = new Thread(r, "cas-materialize");
             t.setDaemon(true);
@@ -256,6 +274,8 @@ public final class ContentSharing implements AutoCloseable {
      * passthrough, the daemon's pages), and the image's own blocks would only double it.
      */
     private void decoded(ErofsImage image, long n) {
+        decodedSinceCompaction.addAndGet(n);
+        lastDecodeNanos = System.nanoTime();
         AtomicLong since = decodedSinceDrop.computeIfAbsent(image, k -> new AtomicLong());
         if (since.addAndGet(n) >= DROP_IMAGE_CACHE_EVERY) {
             since.set(0);
@@ -339,6 +359,14 @@ public final class ContentSharing implements AutoCloseable {
         }
     }
 
+    private void compactWhenIdle() {
+        if (decodedSinceCompaction.get() >= COMPACT_AFTER_BYTES && queued.isEmpty()
+                && System.nanoTime() - lastDecodeNanos >= COMPACT_AFTER_IDLE_NANOS) {
+            decodedSinceCompaction.set(0);
+            System.gc(); // explicit on purpose: see COMPACT_AFTER_BYTES
+        }
+    }
+
     /** Waits until queued background stores are done (tests, benchmarks). */
     public void awaitBackground() throws InterruptedException {
         while (!queued.isEmpty()) {
@@ -389,6 +417,7 @@ public final class ContentSharing implements AutoCloseable {
 
     @Override
     public void close() {
+        housekeeping.shutdownNow();
         background.shutdownNow();
         for (DigestIndex i : indexes.values()) {
             try {
