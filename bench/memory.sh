@@ -20,7 +20,9 @@
 #                        so one superblock (one page cache) per image, shared by its 4 mounts
 #   ours                 ONE daemon holding the 8 mounts, content store in $work/mem/store
 #                        (emptied first), FUSE passthrough on
-#   ours-no-passthrough  the same with --no-passthrough
+#   ours-bind            as the CSI plugin does it: one FUSE mount per distinct image (2), and
+#                        the other 6 as read-only bind mounts of those
+#   ours-no-passthrough  ours with --no-passthrough
 # Then read throughput of one v1 mount, ours (passthrough, store already filled) against the
 # kernel's: every file read, caches dropped ("cold") and again ("warm"), best of RUNS.
 # Needs root. Usage: bench/memory.sh [RUNS]   (default 3)
@@ -204,16 +206,37 @@ scenario_ours() { # $1 scenario name, rest: extra mount options
   tail -n 5 "$log" | sed 's/^/   | /'
 }
 
+scenario_ours_bind() { # the CSI plugin's layout: one FUSE mount per distinct image, volumes as bind mounts
+  local name=ours-bind log=$work/memory-ours-bind.log i
+  echo "== $name: one daemon, one FUSE mount per image (v1 at ${dirs[0]}, v2 at ${dirs[4]}), 6 read-only bind mounts"
+  rm -rf "$store"; mkdir -p "$store"
+  "$cli" mount --store "$store" --stats "${images[0]}" "${dirs[0]}" "${images[4]}" "${dirs[4]}" 2>"$log" &
+  daemon=$!
+  if ! wait_mounted "$daemon" "${dirs[0]}" "${dirs[4]}"; then
+    echo "bench: $name: the daemon did not mount within 60 s; skipping" >&2
+    note[$name]="skipped (see $log)"; stop_daemon; unmount_all; return 0
+  fi
+  for i in 1 2 3 5 6 7; do
+    mount --bind "${dirs[$(( i < 4 ? 0 : 4 ))]}" "${dirs[$i]}"
+    mount -o remount,bind,ro "${dirs[$i]}"
+  done
+  measure "$name" "$daemon"
+  for i in 1 2 3 5 6 7; do umount "${dirs[$i]}"; done
+  stop_daemon; unmount_all
+  tail -n 1 "$log" | sed 's/^/   | /'
+}
+
 scenario_kernel kernel
 scenario_kernel kernel-loop
 if [ -z "$nopt_skip" ]; then scenario_ours ours-no-passthrough --no-passthrough; else note[ours-no-passthrough]="skipped: $nopt_skip"; fi
+if [ -z "$ours_skip" ]; then scenario_ours_bind; else note[ours-bind]="skipped: $ours_skip"; fi
 # ours last, so that the throughput test below finds the store it filled
 if [ -z "$ours_skip" ]; then scenario_ours ours; else note[ours]="skipped: $ours_skip"; fi
 
 printf '\n== memory: 4 mounts of v1 + 4 of v2, every file read and %s binaries run through each\n' "${#execs[@]}"
 printf 'unique content over v1 ∪ v2: %s MiB (%s bytes)\n' "$(mib $((unique / 1024)))" "$unique"
 printf '%-20s %10s %9s %9s %9s %10s %9s %12s %9s\n' scenario 'cache MiB' 'anon MiB' '(growth)' '(settled)' 'total MiB' 'x unique' 'x (growths)' 'VmRSS MiB'
-for s in kernel kernel-loop ours ours-no-passthrough; do
+for s in kernel kernel-loop ours ours-bind ours-no-passthrough; do
   if [ -z "${cache[$s]:-}" ]; then printf '%-20s %s\n' "$s" "${note[$s]}"; continue; fi
   total=$((cache[$s] + ${anon[$s]:-0}))
   growths=$((cache[$s] + ${anongrowth[$s]:-0}))

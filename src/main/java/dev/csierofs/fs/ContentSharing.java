@@ -119,7 +119,9 @@ public final class ContentSharing implements AutoCloseable {
                     + Runtime.getRuntime().maxMemory() + "-byte heap; using " + heapShare + " (raise -Xmx to have more)");
         }
         this.pageCache = new PageCache(Math.min(options.pageCacheBytes(), heapShare));
-        housekeeping.scheduleWithFixedDelay(this::compactWhenIdle, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
+        if (indexDir != null) { // only then is anything decoded in bulk
+            housekeeping.scheduleWithFixedDelay(this::compactWhenIdle, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
+        }
         this.background = Executors.newFixedThreadPool(Math.max(1, Runtime.getRuntime().availableProcessors() / 2), r -> {
             Thread t = new Thread(r, "cas-materialize");
             t.setDaemon(true);
@@ -144,9 +146,11 @@ public final class ContentSharing implements AutoCloseable {
         return new ContentSharing(null, null, new Options(false, options.syncLimit(), options.pageCacheBytes()));
     }
 
-    /** Nothing shared at all: no store, no page cache (every READ decodes). */
+    private static final ContentSharing NONE = new ContentSharing(null, null, new Options(false, 0, 0));
+
+    /** Nothing shared at all: no store, no page cache (every READ decodes). One instance for all. */
     public static ContentSharing none() {
-        return inProcessOnly(new Options(false, 0, 0));
+        return NONE;
     }
 
     /** Whether files may pass through (a store exists and passthrough was not turned off). */
@@ -417,6 +421,9 @@ public final class ContentSharing implements AutoCloseable {
 
     @Override
     public void close() {
+        if (this == NONE) {
+            return; // shared by every filesystem built without sharing
+        }
         housekeeping.shutdownNow();
         background.shutdownNow();
         for (DigestIndex i : indexes.values()) {
