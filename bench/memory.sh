@@ -74,8 +74,8 @@ unmount_all   # left over from an interrupted run
 
 # --- can our daemon take part? (its multi-mount, --store and --no-passthrough may not exist yet) ---
 ours_skip= nopt_skip=
-if [ ! -f "$top/target/quarkus-app/quarkus-run.jar" ]; then
-  ours_skip="not built (target/quarkus-app/quarkus-run.jar is missing; bin/csi-driver-erofs --version builds it)"
+if [ ! -f "$top/app/target/quarkus-app/quarkus-run.jar" ]; then
+  ours_skip="not built (app/target/quarkus-app/quarkus-run.jar is missing; bin/csi-driver-erofs --version builds it)"
 else
   help=$("$cli" mount --help 2>&1) || true
   if ! grep -q -- '--store' <<<"$help"; then

@@ -130,7 +130,7 @@ class CliIT {
     void extractWithoutRootSkipsOwnersDevicesAndPrivilegedXattrs(@TempDir Path tmp) throws Exception {
         String[] asNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
         Process probe = new ProcessBuilder(concat(asNobody, "test", "-x", ROOT.resolve("bin/csi-driver-erofs").toString(), "-a", "-r",
-                ROOT.resolve("target/quarkus-app/quarkus-run.jar").toString())).start();
+                ROOT.resolve("app/target/quarkus-app/quarkus-run.jar").toString())).start();
         org.junit.jupiter.api.Assumptions.assumeTrue(probe.waitFor() == 0, "the checkout is not readable by user nobody here");
         exec("chmod", "777", tmp.toString());
         Path out = tmp.resolve("out");
