@@ -25,8 +25,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
@@ -66,11 +64,13 @@ public final class ContentStore implements AutoCloseable {
     /** Materializations under way, so two callers wanting one digest write it once. Guarded by {@code this}. */
     private final Map<Digest, CompletableFuture<Void>> inFlight = new HashMap<>();
     private long bytes; // sizes of all entries plus reservations; guarded by this
-    private final ExecutorService committer = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "cas-commit");
-        t.setDaemon(true);
-        return t;
-    });
+    /** Written files waiting to be made durable and renamed, in order; a null entry is a flush marker. */
+    private record Pending(Entry entry, FileChannel out, CompletableFuture<Void> flushed) {
+    }
+
+    private final java.util.concurrent.LinkedBlockingQueue<Pending> pending = new java.util.concurrent.LinkedBlockingQueue<>();
+    private final Thread committer = Thread.ofPlatform().daemon().name("cas-commit").unstarted(this::commitLoop);
+    private volatile boolean closing;
 
     private final AtomicLong hits = new AtomicLong();
     private final AtomicLong misses = new AtomicLong();
@@ -204,6 +204,7 @@ public final class ContentStore implements AutoCloseable {
             LOG.info("content store " + root + ": removed " + partial + " unfinished file(s) left by an interrupted run");
         }
         s.scan();
+        s.committer.start();
         return s;
     }
 
@@ -416,7 +417,7 @@ public final class ContentStore implements AutoCloseable {
                 entries.put(expected, e);
             }
             FileChannel toCommit = out;
-            committer.execute(() -> commit(e, toCommit));
+            pending.add(new Pending(e, toCommit, null));
             kept = true;
             materializedFiles.incrementAndGet();
             materializedBytes.addAndGet(size);
@@ -453,14 +454,88 @@ public final class ContentStore implements AutoCloseable {
         return false;
     }
 
-    /** Makes a written file durable, then gives it its digest name. Runs on the committer thread. */
-    private void commit(Entry e, FileChannel out) {
+    /**
+     * The committer: takes whatever has been written since its last round, makes it durable with
+     * one syncfs(2) for the whole batch (one fsync per file would cost a disk flush per small file
+     * and fall far behind a first read of thousands of files), then renames each file to its
+     * digest name and fsyncs each directory it entered.
+     */
+    private void commitLoop() {
+        List<Pending> batch = new ArrayList<>();
+        while (true) {
+            try {
+                batch.add(pending.take());
+            } catch (InterruptedException stop) {
+                return;
+            }
+            pending.drainTo(batch, 4095);
+            commitBatch(batch);
+            for (Pending p : batch) {
+                if (p.flushed() != null) {
+                    p.flushed().complete(null);
+                }
+            }
+            batch.clear();
+            if (closing && pending.isEmpty()) {
+                return;
+            }
+        }
+    }
+
+    private void commitBatch(List<Pending> batch) {
+        List<Pending> files = batch.stream().filter(p -> p.entry() != null).toList();
+        if (files.isEmpty()) {
+            return;
+        }
+        try {
+            if (files.size() == 1) {
+                files.get(0).out().force(true);
+            } else {
+                int fd = Libc.open(tmp.toString().getBytes(StandardCharsets.UTF_8), Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+                try {
+                    Libc.syncfs(fd);
+                } finally {
+                    Libc.close(fd);
+                }
+            }
+        } catch (IOException | RuntimeException failed) {
+            LOG.log(Level.WARNING, "content store: flushing " + files.size() + " new file(s) failed; they stay in " + tmp
+                    + " and go at the next start", failed);
+            files.forEach(p -> closeQuietly(p.out()));
+            return;
+        }
+        java.util.Set<Path> dirs = new java.util.LinkedHashSet<>();
+        for (Pending p : files) {
+            closeQuietly(p.out());
+            Path dir = rename(p.entry());
+            if (dir != null) {
+                dirs.add(dir);
+            }
+        }
+        for (Path dir : dirs) {
+            try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+                d.force(true);
+            } catch (IOException failed) {
+                LOG.warning("content store: fsync of " + dir + " failed: " + failed.getMessage());
+            }
+        }
+    }
+
+    private static void closeQuietly(FileChannel ch) {
+        try {
+            ch.close();
+        } catch (IOException ignored) {
+            // its data is already flushed or being given up
+        }
+    }
+
+    /** Gives a durable file its digest name; returns the directory it entered, or null. */
+    private Path rename(Entry e) {
         Path target = pathOf(e.digest);
-        try (out) {
-            out.force(true);
+        try {
             synchronized (this) {
                 if (e.removed) { // found corrupt meanwhile (remove already deleted the file)
-                    return;
+                    return null;
                 }
             }
             Files.createDirectories(target.getParent());
@@ -474,12 +549,11 @@ public final class ContentStore implements AutoCloseable {
                 e.committed = true;
                 e.checked = FileState.of(target); // rename changes ctime; the content was checked while written
             }
-            try (FileChannel dir = FileChannel.open(target.getParent(), StandardOpenOption.READ)) {
-                dir.force(true);
-            }
+            return target.getParent();
         } catch (IOException | RuntimeException failed) {
             // the open fds keep working; the file stays in tmp and goes at the next start
             LOG.log(Level.WARNING, "content store: committing " + e.digest + " failed", failed);
+            return null;
         }
     }
 
@@ -522,7 +596,7 @@ public final class ContentStore implements AutoCloseable {
     /** Waits until every written file is committed (tests, shutdown). */
     public void flush() throws InterruptedException {
         CompletableFuture<Void> done = new CompletableFuture<>();
-        committer.execute(() -> done.complete(null));
+        pending.add(new Pending(null, null, done));
         try {
             done.get();
         } catch (java.util.concurrent.ExecutionException impossible) {
@@ -572,9 +646,11 @@ public final class ContentStore implements AutoCloseable {
 
     @Override
     public void close() {
-        committer.shutdown();
+        closing = true;
+        pending.add(new Pending(null, null, null)); // wakes the committer for its last round
         try {
-            if (!committer.awaitTermination(60, TimeUnit.SECONDS)) {
+            committer.join(60_000);
+            if (committer.isAlive()) {
                 LOG.warning("content store: commits still running after 60 s; unfinished files go at the next start");
             }
         } catch (InterruptedException e) {

@@ -67,6 +67,7 @@ public final class Libc {
     private static final MethodHandle WRITE = bind("write", FunctionDescriptor.of(LONG, INT, PTR, LONG));
     private static final MethodHandle POSIX_FADVISE = LINKER.downcallHandle(LIBC.find("posix_fadvise").orElseThrow(),
             FunctionDescriptor.of(INT, INT, LONG, LONG, INT));
+    private static final MethodHandle SYNCFS = bind("syncfs", FunctionDescriptor.of(INT, INT));
     private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(INT, PTR, LONG, INT));
     private static final MethodHandle MOUNT = bind("mount", FunctionDescriptor.of(INT, PTR, PTR, PTR, LONG, PTR));
     private static final MethodHandle UMOUNT2 = bind("umount2", FunctionDescriptor.of(INT, PTR, INT));
@@ -189,6 +190,11 @@ public final class Libc {
         if (err != 0) {
             throw new SyscallException("posix_fadvise", "fd " + fd, err, strerror(err));
         }
+    }
+
+    /** syncfs(2): writes out every dirty page and inode of the filesystem holding {@code fd}. */
+    public static void syncfs(int fd) throws SyscallException {
+        call("syncfs", "fd " + fd, (st, a) -> (int) SYNCFS.invokeExact(st, fd));
     }
 
     /** open(2); returns the fd. */
