@@ -64,6 +64,7 @@ public final class ContentStore implements AutoCloseable {
     /** Materializations under way, so two callers wanting one digest write it once. Guarded by {@code this}. */
     private final Map<Digest, CompletableFuture<Void>> inFlight = new HashMap<>();
     private long bytes; // sizes of all entries plus reservations; guarded by this
+    private final List<Runnable> reclaimers = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** Written files waiting to be made durable and renamed, in order; a null entry is a flush marker. */
     private record Pending(Entry entry, FileChannel out, CompletableFuture<Void> flushed) {
     }
@@ -377,14 +378,18 @@ public final class ContentStore implements AutoCloseable {
     }
 
     private Lease write(Digest expected, long size, ContentWriter writer) throws IOException {
-        synchronized (this) {
-            makeRoom(size);
-            if (bytes + size > budget) {
-                full.incrementAndGet();
-                throw new StoreFullException("content store " + root + " cannot take " + size + " more bytes: its budget of "
-                        + budget + " bytes is held by files in use (" + bytes + " bytes stored)");
+        if (!reserve(size)) {
+            // files held only because someone keeps them ready (idle passthrough inodes) can go
+            for (Runnable r : reclaimers) {
+                r.run();
             }
-            bytes += size; // reserved
+            if (!reserve(size)) {
+                full.incrementAndGet();
+                synchronized (this) {
+                    throw new StoreFullException("content store " + root + " cannot take " + size + " more bytes: its budget of "
+                            + budget + " bytes is held by files in use (" + bytes + " bytes stored)");
+                }
+            }
         }
         Path t = tmp.resolve(expected.hex() + "." + UUID.randomUUID());
         boolean kept = false;
@@ -555,6 +560,28 @@ public final class ContentStore implements AutoCloseable {
             LOG.log(Level.WARNING, "content store: committing " + e.digest + " failed", failed);
             return null;
         }
+    }
+
+    /** Makes room for and reserves {@code size} bytes; false if the files in use leave no room. */
+    private synchronized boolean reserve(long size) {
+        makeRoom(size);
+        if (bytes + size > budget) {
+            return false;
+        }
+        bytes += size;
+        return true;
+    }
+
+    /**
+     * Registers something to run, outside the store's lock, when the budget is held by files in
+     * use: holders that keep files only in case they are needed again let them go.
+     */
+    public void onPressure(Runnable reclaimer) {
+        reclaimers.add(reclaimer);
+    }
+
+    public void removePressure(Runnable reclaimer) {
+        reclaimers.remove(reclaimer);
     }
 
     /** Evicts least recently used files nothing holds until {@code need} more bytes fit. Holds the lock. */

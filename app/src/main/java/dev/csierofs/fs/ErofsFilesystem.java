@@ -101,7 +101,22 @@ public final class ErofsFilesystem implements FuseFilesystem {
     @Override
     public void initialized(PassthroughRegistry registry) {
         this.passthrough = sharing.passthroughWanted() ? registry : null;
+        if (passthrough != null) {
+            sharing.store().onPressure(releaseIdle);
+        }
     }
+
+    /** Lets every idle inode go (the store needs room). */
+    private final Runnable releaseIdle = () -> {
+        List<Long> all;
+        synchronized (idle) {
+            all = new ArrayList<>(idle.keySet());
+            idle.clear();
+        }
+        for (long k : all) {
+            evict(k);
+        }
+    };
 
     /** How regular files are served on this mount, for the log line at mount time. */
     public String mode() {
@@ -360,6 +375,9 @@ public final class ErofsFilesystem implements FuseFilesystem {
     /** The mount is gone: let every idle inode's store file go (the kernel closed the backing ids with the connection). */
     @Override
     public void destroyed() {
+        if (sharing.store() != null) {
+            sharing.store().removePressure(releaseIdle);
+        }
         List<Long> all;
         synchronized (idle) {
             all = new ArrayList<>(idle.keySet());

@@ -168,6 +168,23 @@ class ContentStoreTest {
     }
 
     @Test
+    void filesHeldOnlyInCaseTheyAreNeededGoWhenTheBudgetIsShort(@TempDir Path tmp) throws Exception {
+        try (ContentStore s = ContentStore.open(tmp, 100_000)) {
+            ContentStore.Lease[] idle = {put(s, content(20, 60_000))};
+            s.flush();
+            s.onPressure(() -> { // like a mount keeping an idle inode ready
+                if (idle[0] != null) {
+                    idle[0].close();
+                    idle[0] = null;
+                }
+            });
+            put(s, content(21, 60_000)).close();
+            assertNull(idle[0], "the reclaimer ran");
+            assertEquals(1, s.fileCount(), "the released file made room");
+        }
+    }
+
+    @Test
     void budgetZeroStoresNothing(@TempDir Path tmp) throws Exception {
         try (ContentStore s = ContentStore.open(tmp, 0)) {
             assertThrows(StoreFullException.class, () -> put(s, content(11, 10)));
