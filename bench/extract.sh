@@ -67,7 +67,7 @@ for name in plain lz4hc; do
   done
 done
 
-cp="$(ls "$top"/app/target/quarkus-app/lib/main/*.jar | tr '\n' :)$(ls "$top"/app/target/quarkus-app/app/*.jar | tr '\n' :)$top/app/target/test-classes"
+cp="$(ls "$top"/app/target/quarkus-app/lib/main/*.jar | tr '\n' :)$(ls "$top"/app/target/quarkus-app/app/*.jar | tr '\n' :)$top/core/target/test-classes"
 jvm=("$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC)
 printf '\n== steady state: the same extraction repeated in one JVM (image warm), seconds per run\n'
 for name in plain lz4hc; do
