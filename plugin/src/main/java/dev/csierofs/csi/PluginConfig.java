@@ -1,0 +1,26 @@
+package dev.csierofs.csi;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+import java.nio.file.Path;
+import java.util.Optional;
+
+/**
+ * The plugin's settings ({@code csi.*}): from the command line (PluginMain turns options into
+ * these properties), the environment ({@code CSI_NODE_ID} for {@code csi.node-id}, and so on) or
+ * application.properties, in that order of precedence.
+ */
+@ConfigMapping(prefix = "csi")
+public interface PluginConfig {
+    /** The CSI driver name, as StorageClasses and CSIDriver objects name it. */
+    @WithDefault("erofs.csierofs.dev")
+    String driverName();
+
+    /** This node's name as Kubernetes knows it (NodeGetInfo); required. */
+    Optional<String> nodeId();
+
+    /** Where volume state, the content store and downloaded layers live. */
+    @WithDefault("/var/lib/csi-driver-erofs")
+    Path stateDir();
+}

@@ -1,0 +1,192 @@
+package dev.csierofs.csi;
+
+import io.quarkus.runtime.Quarkus;
+import io.quarkus.runtime.QuarkusApplication;
+import io.quarkus.runtime.annotations.QuarkusMain;
+import jakarta.inject.Inject;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * {@code csi-driver-erofs serve}: the CSI node plugin. Listener settings are read when Quarkus
+ * starts, so the command line is turned into configuration here, before it starts: options
+ * become system properties, which win over the environment and application.properties.
+ */
+@QuarkusMain
+public class PluginMain implements QuarkusApplication {
+    static final String USAGE = """
+            Usage: csi-driver-erofs serve [OPTIONS]
+            Serves the CSI Identity and Node services on a unix socket, metrics and health on a TCP port.
+              --endpoint unix:///PATH   the socket kubelet connects to (env CSI_ENDPOINT; default unix:///csi/csi.sock)
+              --node-id NAME            this node's name, required (env CSI_NODE_ID)
+              --driver-name NAME        the CSI driver name (env CSI_DRIVER_NAME; default erofs.csierofs.dev)
+              --state-dir DIR           volume state, content store, layers (env CSI_STATE_DIR; default /var/lib/csi-driver-erofs)
+              --metrics-port PORT       /q/metrics and /q/health (env CSI_METRICS_PORT; default 9808)
+              -h, --help                this text
+            """;
+    /** CSI: at most 63 characters, starting and ending alphanumeric, with dashes, dots and alphanumerics between. */
+    private static final Pattern DRIVER_NAME = Pattern.compile("[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?");
+    private static final Map<String, String> OPTIONS = Map.of(
+            "--node-id", "csi.node-id",
+            "--driver-name", "csi.driver-name",
+            "--state-dir", "csi.state-dir",
+            "--metrics-port", "quarkus.management.port");
+    /** Held for the life of the process: a second plugin on the same socket would take it over. */
+    private static FileChannel socketLock;
+
+    @Inject
+    PluginConfig config;
+
+    /** A command line the plugin refuses, with the message to print. */
+    static final class UsageException extends Exception {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+
+    public static void main(String... args) {
+        Map<String, String> props;
+        try {
+            props = properties(args, System.getenv());
+        } catch (UsageException e) {
+            System.err.println("csi-driver-erofs serve: " + e.getMessage());
+            System.err.print(USAGE);
+            System.exit(2);
+            return;
+        }
+        if (props == null) {
+            System.out.print(USAGE);
+            return;
+        }
+        try {
+            Path socket = Path.of(props.get("quarkus.http.domain-socket"));
+            prepareSocket(socket);
+        } catch (IOException | IllegalStateException e) {
+            System.err.println("csi-driver-erofs serve: " + e.getMessage());
+            System.exit(1);
+            return;
+        }
+        props.forEach(System::setProperty);
+        Quarkus.run(PluginMain.class, args);
+    }
+
+    /**
+     * The configuration a command line asks for; null for --help. The endpoint comes from
+     * --endpoint, else CSI_ENDPOINT, else the default; other options only when given (the
+     * environment reaches them through Quarkus's own mapping).
+     */
+    static Map<String, String> properties(String[] args, Map<String, String> env) throws UsageException {
+        Map<String, String> props = new LinkedHashMap<>();
+        String endpoint = env.getOrDefault("CSI_ENDPOINT", "unix:///csi/csi.sock");
+        int i = args.length > 0 && args[0].equals("serve") ? 1 : 0;
+        for (; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("-h") || a.equals("--help")) {
+                return null;
+            }
+            String name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
+            if (!name.equals("--endpoint") && !OPTIONS.containsKey(name)) {
+                throw new UsageException("unknown option " + name);
+            }
+            String value;
+            if (a.contains("=")) {
+                value = a.substring(a.indexOf('=') + 1);
+            } else if (i + 1 < args.length) {
+                value = args[++i];
+            } else {
+                throw new UsageException(name + " needs a value");
+            }
+            if (name.equals("--endpoint")) {
+                endpoint = value;
+            } else {
+                props.put(OPTIONS.get(name), value);
+            }
+        }
+        props.put("quarkus.http.domain-socket", socketPath(endpoint).toString());
+        if (!props.containsKey("quarkus.management.port") && env.containsKey("CSI_METRICS_PORT")) {
+            props.put("quarkus.management.port", env.get("CSI_METRICS_PORT"));
+        }
+        // checked here, before anything binds, rather than after Quarkus has started
+        String nodeId = props.getOrDefault("csi.node-id", env.getOrDefault("CSI_NODE_ID", ""));
+        if (nodeId.isBlank()) {
+            throw new UsageException("no node id: give --node-id NAME or set CSI_NODE_ID (in Kubernetes, from the pod's spec.nodeName)");
+        }
+        String driver = props.getOrDefault("csi.driver-name", env.getOrDefault("CSI_DRIVER_NAME", "erofs.csierofs.dev"));
+        if (!DRIVER_NAME.matcher(driver).matches()) {
+            throw new UsageException("driver name '" + driver + "' is not a valid CSI driver name (lower-case DNS-style, at most 63 "
+                    + "characters, e.g. erofs.csierofs.dev)");
+        }
+        String port = props.getOrDefault("quarkus.management.port", "9808");
+        if (!port.matches("[0-9]{1,5}") || Integer.parseInt(port) > 65535) {
+            throw new UsageException("--metrics-port must be a TCP port number, got " + port);
+        }
+        return props;
+    }
+
+    /** {@code unix:///abs/path} (as kubelet and csi-sanity write it) or a bare absolute path. */
+    static Path socketPath(String endpoint) throws UsageException {
+        String path = endpoint.startsWith("unix://") ? endpoint.substring("unix://".length()) : endpoint;
+        if (!path.startsWith("/")) {
+            throw new UsageException("--endpoint must be unix:///ABSOLUTE/PATH, got " + endpoint);
+        }
+        if (path.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 107) {
+            throw new UsageException("socket path " + path + " is longer than a unix socket address allows (107 bytes)");
+        }
+        return Path.of(path);
+    }
+
+    /**
+     * Vert.x unlinks whatever is at the socket path and fails when the directory is missing: create
+     * the directory, refuse anything but a (stale) socket there, and hold a lock so that a second
+     * plugin does not take a live socket over.
+     */
+    static void prepareSocket(Path socket) throws IOException {
+        Path dir = socket.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        if (Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) {
+            BasicFileAttributes a = Files.readAttributes(socket, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            if (!a.isOther()) {
+                throw new IllegalStateException(socket + " exists and is not a socket; not replacing it");
+            }
+        }
+        Path lock = dir.resolve(socket.getFileName() + ".lock");
+        FileChannel ch = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock held;
+        try {
+            held = ch.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException sameProcess) {
+            held = null;
+        }
+        if (held == null) {
+            ch.close();
+            throw new IllegalStateException("another plugin is serving " + socket + " (it holds " + lock + ")");
+        }
+        socketLock = ch;
+    }
+
+    @Override
+    public int run(String... args) {
+        if (config.nodeId().isEmpty()) {
+            System.err.println("csi-driver-erofs serve: no node id: give --node-id NAME or set CSI_NODE_ID "
+                    + "(in Kubernetes, from the pod's spec.nodeName)");
+            return 2;
+        }
+        if (!DRIVER_NAME.matcher(config.driverName()).matches()) {
+            System.err.println("csi-driver-erofs serve: driver name '" + config.driverName() + "' is not a valid CSI "
+                    + "driver name (lower-case DNS-style, at most 63 characters, e.g. erofs.csierofs.dev)");
+            return 2;
+        }
+        Quarkus.waitForExit();
+        return 0;
+    }
+}

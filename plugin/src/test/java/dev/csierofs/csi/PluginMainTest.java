@@ -1,0 +1,63 @@
+package dev.csierofs.csi;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The command line of {@code serve}, turned into configuration before Quarkus starts. */
+class PluginMainTest {
+
+    @Test
+    void optionsBecomeProperties() throws Exception {
+        Map<String, String> p = PluginMain.properties(new String[] {"serve", "--endpoint", "unix:///run/x/csi.sock",
+                "--node-id=node-1", "--state-dir", "/var/lib/x", "--metrics-port", "9999"}, Map.of());
+        assertEquals("/run/x/csi.sock", p.get("quarkus.http.domain-socket"));
+        assertEquals("node-1", p.get("csi.node-id"));
+        assertEquals("/var/lib/x", p.get("csi.state-dir"));
+        assertEquals("9999", p.get("quarkus.management.port"));
+        Map<String, String> env = Map.of("CSI_ENDPOINT", "unix:///from/env.sock", "CSI_NODE_ID", "n", "CSI_METRICS_PORT", "9100");
+        assertEquals("/from/env.sock", PluginMain.properties(new String[] {"serve"}, env).get("quarkus.http.domain-socket"));
+        assertEquals("9100", PluginMain.properties(new String[] {"serve"}, env).get("quarkus.management.port"));
+        assertEquals("/csi/csi.sock", PluginMain.properties(new String[0], Map.of("CSI_NODE_ID", "n")).get("quarkus.http.domain-socket"));
+        assertNull(PluginMain.properties(new String[] {"serve", "--help"}, Map.of()));
+    }
+
+    @Test
+    void badCommandLinesAreRefusedByName() {
+        PluginMain.UsageException e = assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"serve", "--nodeid", "x"}, Map.of()));
+        assertTrue(e.getMessage().contains("unknown option --nodeid"), e.getMessage());
+        e = assertThrows(PluginMain.UsageException.class, () -> PluginMain.properties(new String[] {"serve"}, Map.of()));
+        assertTrue(e.getMessage().contains("CSI_NODE_ID"), e.getMessage());
+        e = assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"--node-id", "n", "--driver-name", "Not_Valid"}, Map.of()));
+        assertTrue(e.getMessage().contains("Not_Valid"), e.getMessage());
+        e = assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"--node-id", "n", "--metrics-port", "http"}, Map.of()));
+        assertTrue(e.getMessage().contains("--metrics-port"), e.getMessage());
+        e = assertThrows(PluginMain.UsageException.class, () -> PluginMain.properties(new String[] {"--endpoint", "tcp://x:1"}, Map.of()));
+        assertTrue(e.getMessage().contains("unix:///"), e.getMessage());
+        e = assertThrows(PluginMain.UsageException.class, () -> PluginMain.properties(new String[] {"--node-id"}, Map.of()));
+        assertTrue(e.getMessage().contains("needs a value"), e.getMessage());
+        assertThrows(PluginMain.UsageException.class, () -> PluginMain.socketPath("unix:///" + "x".repeat(120)));
+    }
+
+    @Test
+    void socketPathIsPreparedAndGuarded(@TempDir Path tmp) throws Exception {
+        Path socket = tmp.resolve("new/dir/csi.sock");
+        PluginMain.prepareSocket(socket);
+        assertTrue(Files.isDirectory(socket.getParent()), "the directory is created");
+        Path file = Files.writeString(tmp.resolve("not-a-socket"), "data");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> PluginMain.prepareSocket(file));
+        assertTrue(e.getMessage().contains("not a socket"), e.getMessage());
+        assertEquals("data", Files.readString(file), "a regular file is never replaced");
+    }
+}
