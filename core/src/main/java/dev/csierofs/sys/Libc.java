@@ -43,7 +43,7 @@ public final class Libc {
     public static final int O_PATH = 010000000;
 
     /** mount(2) flags. */
-    public static final long MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8;
+    public static final long MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_REMOUNT = 32, MS_BIND = 4096;
     /** umount2(2) flags. */
     public static final int MNT_FORCE = 1, MNT_DETACH = 2, UMOUNT_NOFOLLOW = 8;
     /** poll(2) events. */

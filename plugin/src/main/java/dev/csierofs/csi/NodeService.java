@@ -1,6 +1,15 @@
 package dev.csierofs.csi;
 
 import dev.csierofs.csi.v1.NodeGetCapabilitiesRequest;
+import dev.csierofs.csi.v1.NodePublishVolumeRequest;
+import dev.csierofs.csi.v1.NodePublishVolumeResponse;
+import dev.csierofs.csi.v1.NodeUnpublishVolumeRequest;
+import dev.csierofs.csi.v1.NodeUnpublishVolumeResponse;
+import dev.csierofs.csi.v1.VolumeCapability;
+import dev.csierofs.volumes.InvalidVolumeException;
+import dev.csierofs.volumes.Volumes;
+import io.grpc.Status;
+import java.nio.file.Path;
 import dev.csierofs.csi.v1.NodeGetCapabilitiesResponse;
 import dev.csierofs.csi.v1.NodeGetInfoRequest;
 import dev.csierofs.csi.v1.NodeGetInfoResponse;
@@ -10,13 +19,66 @@ import io.quarkus.grpc.GrpcService;
 import jakarta.inject.Inject;
 
 /**
- * CSI Node. So far NodeGetInfo and NodeGetCapabilities (none advertised yet); the volume calls
- * answer UNIMPLEMENTED until they exist, and nothing is advertised that is not implemented.
+ * CSI Node: NodeGetInfo, NodeGetCapabilities (none advertised yet), NodePublishVolume and
+ * NodeUnpublishVolume (read-only volumes of one local image so far). Requests are validated
+ * here, with the status codes the spec gives; the volume lifecycle is {@link Volumes}.
  */
 @GrpcService
 public class NodeService extends NodeGrpc.NodeImplBase {
     @Inject
     PluginConfig config;
+
+    @Inject
+    NodeState state;
+
+    @Override
+    public void nodePublishVolume(NodePublishVolumeRequest r, StreamObserver<NodePublishVolumeResponse> out) {
+        try {
+            require(!r.getVolumeId().isEmpty(), "volume_id is required");
+            require(!r.getTargetPath().isEmpty(), "target_path is required");
+            require(r.hasVolumeCapability(), "volume_capability is required");
+            VolumeCapability cap = r.getVolumeCapability();
+            require(!cap.hasBlock(), "block volumes are not supported: EROFS images are served as file systems (mount access type)");
+            require(cap.hasMount(), "volume_capability needs the mount access type");
+            require(r.getReadonly(), "these volumes are read-only images: set readOnly: true on the volume");
+            Path target = Path.of(r.getTargetPath());
+            require(target.isAbsolute(), "target_path must be absolute: " + r.getTargetPath());
+            state.volumes().publish(r.getVolumeId(), target, r.getVolumeContextMap());
+            out.onNext(NodePublishVolumeResponse.getDefaultInstance());
+            out.onCompleted();
+        } catch (InvalidVolumeException e) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+        } catch (Volumes.ConflictException e) {
+            out.onError(Status.ALREADY_EXISTS.withDescription(e.getMessage()).asRuntimeException());
+        } catch (Volumes.UnsupportedVolumeException e) {
+            out.onError(Status.UNIMPLEMENTED.withDescription(e.getMessage()).asRuntimeException());
+        } catch (Exception e) {
+            out.onError(Status.INTERNAL.withDescription("publishing " + r.getVolumeId() + " at " + r.getTargetPath() + ": "
+                    + e.getMessage()).asRuntimeException());
+        }
+    }
+
+    @Override
+    public void nodeUnpublishVolume(NodeUnpublishVolumeRequest r, StreamObserver<NodeUnpublishVolumeResponse> out) {
+        try {
+            require(!r.getVolumeId().isEmpty(), "volume_id is required");
+            require(!r.getTargetPath().isEmpty(), "target_path is required");
+            state.volumes().unpublish(r.getVolumeId(), Path.of(r.getTargetPath()));
+            out.onNext(NodeUnpublishVolumeResponse.getDefaultInstance());
+            out.onCompleted();
+        } catch (InvalidVolumeException e) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+        } catch (Exception e) {
+            out.onError(Status.INTERNAL.withDescription("unpublishing " + r.getVolumeId() + " from " + r.getTargetPath() + ": "
+                    + e.getMessage()).asRuntimeException());
+        }
+    }
+
+    private static void require(boolean ok, String message) throws InvalidVolumeException {
+        if (!ok) {
+            throw new InvalidVolumeException(message);
+        }
+    }
 
     @Override
     public void nodeGetInfo(NodeGetInfoRequest request, StreamObserver<NodeGetInfoResponse> out) {

@@ -20,6 +20,10 @@ public interface PluginConfig {
     /** This node's name as Kubernetes knows it (NodeGetInfo); required. */
     Optional<String> nodeId();
 
+    /** The directory volume attributes name local images in; nothing outside it is served. */
+    @WithDefault("/var/lib/csi-driver-erofs/images")
+    Path imageRoot();
+
     /** Where volume state, the content store and downloaded layers live. */
     @WithDefault("/var/lib/csi-driver-erofs")
     Path stateDir();

@@ -31,6 +31,7 @@ public class PluginMain implements QuarkusApplication {
               --node-id NAME            this node's name, required (env CSI_NODE_ID)
               --driver-name NAME        the CSI driver name (env CSI_DRIVER_NAME; default erofs.csierofs.dev)
               --state-dir DIR           volume state, content store, layers (env CSI_STATE_DIR; default /var/lib/csi-driver-erofs)
+              --image-root DIR          where volumes' local images are (env CSI_IMAGE_ROOT; default /var/lib/csi-driver-erofs/images)
               --metrics-port PORT       /q/metrics and /q/health (env CSI_METRICS_PORT; default 9808)
               -h, --help                this text
             """;
@@ -40,6 +41,7 @@ public class PluginMain implements QuarkusApplication {
             "--node-id", "csi.node-id",
             "--driver-name", "csi.driver-name",
             "--state-dir", "csi.state-dir",
+            "--image-root", "csi.image-root",
             "--metrics-port", "quarkus.management.port");
     /** Held for the life of the process: a second plugin on the same socket would take it over. */
     private static FileChannel socketLock;

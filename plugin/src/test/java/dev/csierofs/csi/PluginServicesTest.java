@@ -64,8 +64,10 @@ class PluginServicesTest {
             assertEquals("test-node", c.node().nodeGetInfo(NodeGetInfoRequest.getDefaultInstance()).getNodeId());
             assertEquals(0, c.node().nodeGetCapabilities(NodeGetCapabilitiesRequest.getDefaultInstance()).getCapabilitiesCount());
             StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
-                    () -> c.node().nodePublishVolume(NodePublishVolumeRequest.getDefaultInstance()));
-            assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
+                    () -> c.node().nodeStageVolume(dev.csierofs.csi.v1.NodeStageVolumeRequest.getDefaultInstance()));
+            assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode(), "no STAGE_UNSTAGE_VOLUME capability, no staging");
+            e = assertThrows(StatusRuntimeException.class, () -> c.node().nodePublishVolume(NodePublishVolumeRequest.getDefaultInstance()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), "an empty publish request");
         }
     }
 

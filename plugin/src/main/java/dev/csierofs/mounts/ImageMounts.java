@@ -1,0 +1,158 @@
+package dev.csierofs.mounts;
+
+import dev.csierofs.cas.Digest;
+import dev.csierofs.erofs.ErofsImage;
+import dev.csierofs.fs.ContentSharing;
+import dev.csierofs.fs.ErofsFilesystem;
+import dev.csierofs.fuse.FuseSession;
+import dev.csierofs.fuse.InitNegotiation;
+import dev.csierofs.volumes.InvalidVolumeException;
+import dev.csierofs.volumes.VolumeSource;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Logger;
+
+/**
+ * One FUSE mount per distinct image on the node, shared by every volume that shows it (volumes
+ * are bind mounts of it), counted by reference and unmounted when the last volume goes.
+ */
+public final class ImageMounts implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(ImageMounts.class.getName());
+
+    private final Path dir;
+    private final ContentSharing sharing;
+    private final Map<String, Mounted> byKey = new HashMap<>(); // guarded by this
+    /** Digests of local image files already checked, by (path, size, mtime): hashing is done once. */
+    private final Map<String, Digest> checked = new HashMap<>(); // guarded by this
+
+    /** A mounted image and how many volumes use it. */
+    public static final class Mounted {
+        final String key;
+        final Path path;
+        final ErofsImage image;
+        final FuseSession session;
+        int refs;
+
+        Mounted(String key, Path path, ErofsImage image, FuseSession session) {
+            this.key = key;
+            this.path = path;
+            this.image = image;
+            this.session = session;
+        }
+
+        /** Where the image is mounted (the source of the volumes' bind mounts). */
+        public Path path() {
+            return path;
+        }
+
+        public String key() {
+            return key;
+        }
+    }
+
+    public ImageMounts(Path dir, ContentSharing sharing) throws IOException {
+        this.dir = Files.createDirectories(dir);
+        this.sharing = sharing;
+    }
+
+    /** The node-wide key of a layer: its file and devices (a file's content is what it is now). */
+    public static String key(VolumeSource.Layer layer) {
+        return layer.file() + (layer.devices().isEmpty() ? "" : "+" + layer.devices());
+    }
+
+    /**
+     * The mount of {@code layer}, made if needed, with one more reference. A digest given in the
+     * volume context is checked against the file first (once per file version).
+     */
+    public synchronized Mounted acquire(VolumeSource.Layer layer) throws IOException, InvalidVolumeException {
+        if (layer.digest().isPresent()) {
+            Digest actual = digestOf(layer.file());
+            if (!actual.equals(layer.digest().get())) {
+                throw new InvalidVolumeException("'digest': " + layer.file() + " is " + actual + ", not " + layer.digest().get());
+            }
+        }
+        String key = key(layer);
+        Mounted m = byKey.get(key);
+        if (m == null) {
+            m = mount(key, layer);
+            byKey.put(key, m);
+        }
+        m.refs++;
+        return m;
+    }
+
+    private Mounted mount(String key, VolumeSource.Layer layer) throws IOException {
+        Path at = dir.resolve(Digest.of(Digest.sha256().digest(key.getBytes(java.nio.charset.StandardCharsets.UTF_8))).hex()
+                .substring(0, 16));
+        Files.createDirectories(at);
+        ErofsImage image = ErofsImage.open(layer.file(), layer.devices());
+        try {
+            Map<String, Object> a = Files.readAttributes(layer.file(), "unix:dev,ino,size,lastModifiedTime");
+            String imageKey = "file:" + layer.file() + ":" + a.get("dev") + ":" + a.get("ino") + ":" + a.get("size") + ":"
+                    + a.get("lastModifiedTime");
+            ErofsFilesystem fs = new ErofsFilesystem(image, sharing, imageKey);
+            FuseSession session = FuseSession.mount(fs, at, "erofs", layer.file().toString(), 2, InitNegotiation.Options.defaults());
+            LOG.info("mounted " + layer.file() + " at " + at + "; regular files: " + fs.mode());
+            return new Mounted(key, at, image, session);
+        } catch (IOException | RuntimeException e) {
+            image.close();
+            throw e;
+        }
+    }
+
+    /** One volume less; the last one unmounts the image. */
+    public synchronized void release(String key) {
+        Mounted m = byKey.get(key);
+        if (m == null || --m.refs > 0) {
+            return;
+        }
+        byKey.remove(key);
+        try {
+            m.session.stop(Duration.ofSeconds(5));
+            m.image.close();
+            Files.deleteIfExists(m.path);
+            LOG.info("unmounted " + m.path + " (no volume uses it)");
+        } catch (IOException e) {
+            LOG.warning("unmounting " + m.path + ": " + e.getMessage());
+        }
+    }
+
+    /** Mounts in use, for metrics and tests. */
+    public synchronized int count() {
+        return byKey.size();
+    }
+
+    private Digest digestOf(Path file) throws IOException {
+        Map<String, Object> a = Files.readAttributes(file, "unix:dev,ino,size,lastModifiedTime");
+        String version = file + ":" + a.get("dev") + ":" + a.get("ino") + ":" + a.get("size") + ":" + a.get("lastModifiedTime");
+        Digest d = checked.get(version);
+        if (d == null) {
+            var md = Digest.sha256();
+            byte[] buf = new byte[1 << 20];
+            try (InputStream in = Files.newInputStream(file)) {
+                int n;
+                while ((n = in.read(buf)) > 0) {
+                    md.update(buf, 0, n);
+                }
+            }
+            d = Digest.of(md.digest());
+            checked.put(version, d);
+        }
+        return d;
+    }
+
+    @Override
+    public synchronized void close() {
+        for (Mounted m : List.copyOf(byKey.values())) {
+            m.refs = 1;
+            release(m.key);
+        }
+    }
+}

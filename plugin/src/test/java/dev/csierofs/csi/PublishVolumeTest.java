@@ -1,0 +1,126 @@
+package dev.csierofs.csi;
+
+import dev.csierofs.cas.Digest;
+import dev.csierofs.csi.v1.NodePublishVolumeRequest;
+import dev.csierofs.csi.v1.NodeUnpublishVolumeRequest;
+import dev.csierofs.csi.v1.VolumeCapability;
+import dev.csierofs.erofs.Fixtures;
+import dev.csierofs.sys.Mounts;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.quarkus.test.junit.QuarkusTest;
+import jakarta.inject.Inject;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** NodePublishVolume / NodeUnpublishVolume over the real socket, with real mounts, the kernel as oracle. */
+@QuarkusTest
+class PublishVolumeTest {
+    @ConfigProperty(name = "quarkus.http.domain-socket")
+    String socket;
+
+    @ConfigProperty(name = "csi.image-root")
+    Path imageRoot;
+
+    @Inject
+    NodeState state;
+
+    private static final VolumeCapability MOUNT = VolumeCapability.newBuilder()
+            .setMount(VolumeCapability.MountVolume.getDefaultInstance())
+            .setAccessMode(VolumeCapability.AccessMode.newBuilder().setMode(VolumeCapability.AccessMode.Mode.MULTI_NODE_READER_ONLY))
+            .build();
+
+    private static NodePublishVolumeRequest.Builder publish(String volumeId, Path target, Map<String, String> ctx) {
+        return NodePublishVolumeRequest.newBuilder().setVolumeId(volumeId).setTargetPath(target.toString())
+                .setVolumeCapability(MOUNT).setReadonly(true).putAllVolumeContext(ctx);
+    }
+
+    private static Status.Code code(Runnable call) {
+        return assertThrows(StatusRuntimeException.class, call::run).getStatus().getCode();
+    }
+
+    private static long erofsMounts(Path image) throws Exception {
+        return Mounts.read().stream().filter(e -> e.fsType().equals("fuse.erofs") && e.source().equals(image.toString())).count();
+    }
+
+    @Test
+    void publishesReadOnlyBindMountsOfOneSharedImageMount() throws Exception {
+        Path root = Files.createDirectories(imageRoot).toRealPath();
+        Path image = Files.copy(Path.of("../examples/sample.erofs"), root.resolve("sample.erofs"), StandardCopyOption.REPLACE_EXISTING);
+        String digest = "sha256:" + HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(image)));
+        Path kubelet = Files.createTempDirectory("kubelet").toRealPath();
+        Path t1 = Files.createDirectories(kubelet.resolve("pods/uid-1/volumes/kubernetes.io~csi/pv-1")).resolve("mount");
+        Path t2 = Files.createDirectories(kubelet.resolve("pods/uid-2/volumes/kubernetes.io~csi/pv-2")).resolve("mount");
+        Path kernel = Files.createDirectories(kubelet.resolve("kernel"));
+        new ProcessBuilder("mount", "-t", "erofs", "-o", "ro", image.toString(), kernel.toString()).inheritIO().start().waitFor();
+        List<String> expected;
+        try {
+            expected = Fixtures.manifestOfTree(kernel);
+        } finally {
+            new ProcessBuilder("umount", kernel.toString()).inheritIO().start().waitFor();
+        }
+        try (UnixSocketClient c = new UnixSocketClient(socket)) {
+            c.node().nodePublishVolume(publish("vol-1", t1, Map.of("image", "sample.erofs", "digest", digest)).build());
+            c.node().nodePublishVolume(publish("vol-1", t1, Map.of("image", "sample.erofs", "digest", digest)).build()); // again: OK
+            c.node().nodePublishVolume(publish("vol-2", t2, Map.of("image", "/sample.erofs")).build());
+            assertEquals(expected, Fixtures.manifestOfTree(t1), "the volume reads as the kernel's mount of the image");
+            assertEquals(expected, Fixtures.manifestOfTree(t2));
+            assertEquals(1, state.mounts().count(), "one FUSE mount for the image, shared by both volumes");
+            assertEquals(3, erofsMounts(image), "the image's FUSE mount and two bind mounts of it");
+            assertTrue(Mounts.top(t1.toString()).orElseThrow().hasMountOption("ro"), "the target is a read-only mount");
+            assertThrows(java.io.IOException.class, () -> Files.writeString(t1.resolve("new-file"), "x"));
+
+            assertEquals(Status.Code.ALREADY_EXISTS, code(() -> c.node().nodePublishVolume(
+                    publish("vol-3", t1, Map.of("image", "sample.erofs")).build())));
+            assertEquals(Status.Code.ALREADY_EXISTS, code(() -> c.node().nodePublishVolume(
+                    publish("vol-1", t1, Map.of("image", "sample.erofs")).build())), "same volume, other attributes");
+
+            c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId("vol-1").setTargetPath(t1.toString()).build());
+            assertFalse(Files.exists(t1), "unpublish deletes the target");
+            assertEquals(2, erofsMounts(image), "vol-2 still has the image");
+            c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId("vol-2").setTargetPath(t2.toString()).build());
+            c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId("vol-2").setTargetPath(t2.toString()).build());
+            assertEquals(0, erofsMounts(image), "the last volume took the image mount with it");
+            assertEquals(0, state.mounts().count());
+        }
+    }
+
+    @Test
+    void badRequestsGetTheSpecsCodesAndLeaveNothingBehind() throws Exception {
+        Path root = Files.createDirectories(imageRoot).toRealPath();
+        Files.copy(Path.of("../examples/sample.erofs"), root.resolve("sample.erofs"), StandardCopyOption.REPLACE_EXISTING);
+        Path kubelet = Files.createTempDirectory("kubelet").toRealPath();
+        Path t = kubelet.resolve("mount");
+        Map<String, String> ok = Map.of("image", "sample.erofs");
+        try (UnixSocketClient c = new UnixSocketClient(socket)) {
+            assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodePublishVolume(publish("v", t, ok).setReadonly(false).build())));
+            assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodePublishVolume(publish("", t, ok).build())));
+            assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodePublishVolume(publish("v", t, ok).clearVolumeCapability().build())));
+            assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodePublishVolume(publish("v", t, ok).setVolumeCapability(
+                    VolumeCapability.newBuilder().setBlock(VolumeCapability.BlockVolume.getDefaultInstance())).build())));
+            assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodePublishVolume(
+                    publish("v", t, Map.of("image", "../sample.erofs")).build())));
+            assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodePublishVolume(
+                    publish("v", t, Map.of("image", "sample.erofs", "digest", "sha256:" + "00".repeat(32))).build())), "wrong digest");
+            assertEquals(Status.Code.UNIMPLEMENTED, code(() -> c.node().nodePublishVolume(
+                    publish("v", t, Map.of("layers", "sample.erofs,sample.erofs")).build())));
+            assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodeUnpublishVolume(
+                    NodeUnpublishVolumeRequest.newBuilder().setTargetPath(t.toString()).build())));
+            c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId("never").setTargetPath(t.toString()).build());
+        }
+        assertFalse(Files.exists(t), "no target left by failed publishes");
+        assertEquals(0, state.mounts().count(), "no image mount left by failed publishes");
+    }
+}
