@@ -22,6 +22,9 @@ public class IdentityService extends IdentityGrpc.IdentityImplBase {
     @Inject
     PluginConfig config;
 
+    @Inject
+    NodeState state;
+
     @ConfigProperty(name = "quarkus.application.version")
     String version;
 
@@ -39,8 +42,8 @@ public class IdentityService extends IdentityGrpc.IdentityImplBase {
 
     @Override
     public void probe(ProbeRequest request, StreamObserver<ProbeResponse> out) {
-        // ready once started: volume state recovery will gate this when it exists
-        out.onNext(ProbeResponse.newBuilder().setReady(BoolValue.of(true)).build());
+        // not ready until the volumes of a previous process are published again
+        out.onNext(ProbeResponse.newBuilder().setReady(BoolValue.of(state.ready())).build());
         out.onCompleted();
     }
 }

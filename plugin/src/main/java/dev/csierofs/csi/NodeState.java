@@ -28,12 +28,33 @@ public class NodeState {
             try {
                 sharing = ContentSharing.withStore(config.stateDir().resolve("store"), 10L << 30, ContentSharing.Options.defaults());
                 mounts = new ImageMounts(config.stateDir().resolve("mounts"), sharing);
-                volumes = new Volumes(config.imageRoot(), mounts);
+                volumes = new Volumes(config.imageRoot(), mounts, config.stateDir().resolve("volumes"));
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot set up the state directory " + config.stateDir(), e);
             }
         }
         return volumes;
+    }
+
+    private volatile boolean ready;
+
+    /** At start: publishes again what the previous process had published; Probe says ready after. */
+    void onStart(@jakarta.enterprise.event.Observes io.quarkus.runtime.StartupEvent started) {
+        try {
+            Volumes.Recovery r = volumes().recover();
+            if (!r.republished().isEmpty() || !r.failed().isEmpty()) {
+                java.util.logging.Logger.getLogger(NodeState.class.getName()).info("after restart: " + r.republished().size()
+                        + " volume(s) published again, " + r.failed().size() + " could not be: " + r.failed());
+            }
+        } catch (IOException | RuntimeException e) {
+            java.util.logging.Logger.getLogger(NodeState.class.getName()).severe("recovering volume state failed: " + e.getMessage());
+        }
+        ready = true;
+    }
+
+    /** Whether the start-up recovery has run. */
+    boolean ready() {
+        return ready;
     }
 
     synchronized ImageMounts mounts() {
@@ -43,8 +64,9 @@ public class NodeState {
 
     @PreDestroy
     synchronized void close() {
-        // published targets stay mounted only while this process serves them; unmounting the images
-        // ends their FUSE connections (keeping volumes readable across restarts is a later step)
+        // the image mounts end with this process (their FUSE connections do); the volume records
+        // stay, so the next process publishes the targets again (keeping them readable across the
+        // restart itself, by handing the /dev/fuse fds over, is a later step)
         if (mounts != null) {
             mounts.close();
         }

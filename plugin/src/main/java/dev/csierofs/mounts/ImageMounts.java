@@ -91,6 +91,11 @@ public final class ImageMounts implements AutoCloseable {
     private Mounted mount(String key, VolumeSource.Layer layer) throws IOException {
         Path at = dir.resolve(Digest.of(Digest.sha256().digest(key.getBytes(java.nio.charset.StandardCharsets.UTF_8))).hex()
                 .substring(0, 16));
+        // a mount left by an earlier plugin process: its connection ended with that process, and
+        // even a stat of its mount point fails (ENOTCONN) until it is detached
+        while (!dev.csierofs.sys.Mounts.at(at.toString()).isEmpty()) {
+            dev.csierofs.sys.Libc.umount2(at.toString(), dev.csierofs.sys.Libc.MNT_DETACH);
+        }
         Files.createDirectories(at);
         ErofsImage image = ErofsImage.open(layer.file(), layer.devices());
         try {

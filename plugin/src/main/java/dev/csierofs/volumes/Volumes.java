@@ -10,7 +10,12 @@ import java.io.IOException;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.logging.Logger;
 
@@ -41,12 +46,85 @@ public final class Volumes {
 
     private final Path imageRoot;
     private final ImageMounts mounts;
+    private final Path records;
     private final Map<Path, Published> byTarget = new ConcurrentHashMap<>();
     private final Map<Path, Object> locks = new ConcurrentHashMap<>();
 
-    public Volumes(Path imageRoot, ImageMounts mounts) {
+    /**
+     * {@code records}: a directory with one small file per published target (volume id, target,
+     * volume context), written before a publish answers and deleted when it is unpublished, so a
+     * restarted plugin knows what it had published.
+     */
+    public Volumes(Path imageRoot, ImageMounts mounts, Path records) throws IOException {
         this.imageRoot = imageRoot;
         this.mounts = mounts;
+        this.records = Files.createDirectories(records);
+    }
+
+    /** What a restart found: targets published again, and those that could not be (with why). */
+    public record Recovery(List<Path> republished, Map<Path, String> failed) {
+    }
+
+    /**
+     * After a restart: every target the records name is published again. Its old bind mount is of
+     * a FUSE connection that ended with the old process (reads there fail with ENOTCONN), so it is
+     * detached first and bound anew; processes that still hold files from the old mount keep
+     * failing, new opens work. A target that cannot be served again (its image is gone, say) is
+     * reported and kept on record, so that its unpublish still cleans it up.
+     */
+    public Recovery recover() throws IOException {
+        List<Path> ok = new ArrayList<>();
+        Map<Path, String> failed = new LinkedHashMap<>();
+        List<Path> files;
+        try (var s = Files.list(records)) {
+            files = s.filter(p -> p.getFileName().toString().endsWith(".volume")).sorted().toList();
+        }
+        for (Path f : files) {
+            Properties r = new Properties();
+            try (var in = Files.newInputStream(f)) {
+                r.load(in);
+            } catch (IOException e) {
+                failed.put(f, "unreadable record: " + e.getMessage());
+                continue;
+            }
+            Path target = Path.of(r.getProperty("target", ""));
+            String volumeId = r.getProperty("volume-id", "");
+            Map<String, String> context = new TreeMap<>();
+            for (String k : r.stringPropertyNames()) {
+                if (k.startsWith("context.")) {
+                    context.put(k.substring("context.".length()), r.getProperty(k));
+                }
+            }
+            try {
+                synchronized (lock(target)) {
+                    detachOurs(target);
+                }
+                publish(volumeId, target, context);
+                ok.add(target);
+            } catch (Exception e) {
+                failed.put(target, e.getMessage());
+                LOG.warning("could not publish " + volumeId + " at " + target + " again after a restart: " + e.getMessage());
+            }
+        }
+        return new Recovery(ok, failed);
+    }
+
+    private Path recordOf(Path target) {
+        return records.resolve(dev.csierofs.cas.Digest.of(dev.csierofs.cas.Digest.sha256().digest(
+                target.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8))).hex().substring(0, 32) + ".volume");
+    }
+
+    private void writeRecord(String volumeId, Path target, Map<String, String> context) throws IOException {
+        Properties r = new Properties();
+        r.setProperty("volume-id", volumeId);
+        r.setProperty("target", target.toString());
+        context.forEach((k, v) -> r.setProperty("context." + k, v));
+        Path f = recordOf(target);
+        Path tmp = f.resolveSibling(f.getFileName() + ".tmp");
+        try (var out = Files.newOutputStream(tmp)) {
+            r.store(out, "published by csi-driver-erofs");
+        }
+        Files.move(tmp, f, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 
     private Object lock(Path target) {
@@ -87,7 +165,11 @@ public final class Volumes {
                     created = true;
                 }
                 bindReadOnly(m.path(), target);
+                writeRecord(volumeId, target, context);
             } catch (IOException | RuntimeException e) {
+                if (!Mounts.at(target.toString()).isEmpty()) {
+                    Libc.umount2(target.toString(), Libc.MNT_DETACH);
+                }
                 mounts.release(m.key());
                 if (created) {
                     Files.deleteIfExists(target);
@@ -117,16 +199,7 @@ public final class Volumes {
     public void unpublish(String volumeId, Path target) throws IOException {
         synchronized (lock(target)) {
             Published p = byTarget.get(target);
-            for (Mounts.Entry e = top(target); e != null && e.fsType().equals("fuse.erofs"); e = top(target)) {
-                try {
-                    Libc.umount2(target.toString(), 0);
-                } catch (SyscallException busy) {
-                    if (busy.errno() != Errno.EBUSY) {
-                        throw busy;
-                    }
-                    Libc.umount2(target.toString(), Libc.MNT_DETACH); // a process still has it open: it keeps its view
-                }
-            }
+            detachOurs(target);
             if (top(target) != null) {
                 throw new IOException(target + " has a mount that is not ours on it; not touching it");
             }
@@ -135,10 +208,25 @@ public final class Volumes {
             } catch (DirectoryNotEmptyException e) {
                 throw new IOException(target + " is not empty after unmounting; not deleting it");
             }
+            Files.deleteIfExists(recordOf(target));
             if (p != null) {
                 byTarget.remove(target);
                 mounts.release(p.mountKey());
                 LOG.info("unpublished " + p.volumeId() + " from " + target);
+            }
+        }
+    }
+
+    /** Unmounts our (fuse.erofs) mounts from {@code target}: lazily if a process still uses one. */
+    private static void detachOurs(Path target) throws SyscallException {
+        for (Mounts.Entry e = top(target); e != null && e.fsType().equals("fuse.erofs"); e = top(target)) {
+            try {
+                Libc.umount2(target.toString(), 0);
+            } catch (SyscallException busy) {
+                if (busy.errno() != Errno.EBUSY) {
+                    throw busy;
+                }
+                Libc.umount2(target.toString(), Libc.MNT_DETACH); // a process still has it open: it keeps its view
             }
         }
     }

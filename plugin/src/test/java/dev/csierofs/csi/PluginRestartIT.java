@@ -1,0 +1,133 @@
+package dev.csierofs.csi;
+
+import dev.csierofs.csi.v1.NodeGetInfoRequest;
+import dev.csierofs.csi.v1.NodePublishVolumeRequest;
+import dev.csierofs.csi.v1.NodeUnpublishVolumeRequest;
+import dev.csierofs.csi.v1.ProbeRequest;
+import dev.csierofs.csi.v1.VolumeCapability;
+import dev.csierofs.erofs.Fixtures;
+import dev.csierofs.sys.Mounts;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The packaged plugin as kubelet runs it (bin/csi-driver-erofs serve), killed with SIGKILL and
+ * started again: the volumes it had published are published again (their targets read like the
+ * kernel's mount of the image once more), new publishes work, and unpublishing everything leaves
+ * no mount and no record behind.
+ */
+class PluginRestartIT {
+    private static final Path ROOT = Path.of(System.getProperty("project.root", "..")).toAbsolutePath().normalize();
+
+    private static Process serve(Path tmp, Path socket) throws Exception {
+        Process p = new ProcessBuilder(ROOT.resolve("bin/csi-driver-erofs").toString(), "serve", "--endpoint", "unix://" + socket,
+                "--node-id", "it-node", "--state-dir", tmp.resolve("state").toString(), "--image-root", tmp.resolve("images").toString(),
+                "--metrics-port", "0")
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(tmp.resolve("serve.log").toFile())).start();
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (true) {
+            assertTrue(p.isAlive(), "serve exited: " + Files.readString(tmp.resolve("serve.log")));
+            assertTrue(System.nanoTime() < deadline, "serve not ready within 60 s");
+            if (Files.exists(socket)) {
+                try (UnixSocketClient c = new UnixSocketClient(socket.toString())) {
+                    if (c.identity().probe(ProbeRequest.getDefaultInstance()).getReady().getValue()) {
+                        return p;
+                    }
+                } catch (RuntimeException notYet) {
+                    // socket not accepting yet
+                }
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    private static NodePublishVolumeRequest publish(String id, Path target) {
+        return NodePublishVolumeRequest.newBuilder().setVolumeId(id).setTargetPath(target.toString()).setReadonly(true)
+                .setVolumeCapability(VolumeCapability.newBuilder().setMount(VolumeCapability.MountVolume.getDefaultInstance())
+                        .setAccessMode(VolumeCapability.AccessMode.newBuilder()
+                                .setMode(VolumeCapability.AccessMode.Mode.MULTI_NODE_READER_ONLY)))
+                .putAllVolumeContext(Map.of("image", "sample.erofs")).build();
+    }
+
+    private static long ours(Path image) throws Exception {
+        return Mounts.read().stream().filter(e -> e.fsType().equals("fuse.erofs") && e.source().equals(image.toString())).count();
+    }
+
+    @Test
+    void volumesArePublishedAgainAfterAKill(@TempDir Path tmp) throws Exception {
+        Path images = Files.createDirectories(tmp.resolve("images"));
+        Path image = Files.copy(ROOT.resolve("examples/sample.erofs"), images.resolve("sample.erofs")).toRealPath();
+        Path socket = tmp.resolve("csi/csi.sock");
+        Path kernel = Files.createDirectories(tmp.resolve("kernel"));
+        new ProcessBuilder("mount", "-t", "erofs", "-o", "ro", image.toString(), kernel.toString()).inheritIO().start().waitFor();
+        List<String> expected;
+        try {
+            expected = Fixtures.manifestOfTree(kernel);
+        } finally {
+            new ProcessBuilder("umount", kernel.toString()).inheritIO().start().waitFor();
+        }
+        List<Path> targets = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            targets.add(Files.createDirectories(tmp.resolve("pods/uid-" + i + "/volumes/kubernetes.io~csi/pv")).resolve("mount"));
+        }
+        Process plugin = serve(tmp, socket);
+        try {
+            try (UnixSocketClient c = new UnixSocketClient(socket.toString())) {
+                assertEquals("it-node", c.node().nodeGetInfo(NodeGetInfoRequest.getDefaultInstance()).getNodeId());
+                for (int i = 0; i < 3; i++) {
+                    c.node().nodePublishVolume(publish("vol-" + i, targets.get(i)));
+                }
+            }
+            for (Path t : targets) {
+                assertEquals(expected, Fixtures.manifestOfTree(t));
+            }
+            plugin.destroyForcibly().waitFor(); // SIGKILL: no clean-up at all
+            assertThrows(IOException.class, () -> Files.readAllBytes(targets.get(0).resolve("etc/sample.conf")),
+                    "with the plugin gone the old mount cannot serve");
+
+            plugin = serve(tmp, socket);
+            for (Path t : targets) {
+                assertEquals(expected, Fixtures.manifestOfTree(t), "published again after the restart: " + t + "; the plugin said:\n"
+                        + Files.readString(tmp.resolve("serve.log")));
+            }
+            Path fresh = Files.createDirectories(tmp.resolve("pods/uid-new/volumes/kubernetes.io~csi/pv")).resolve("mount");
+            try (UnixSocketClient c = new UnixSocketClient(socket.toString())) {
+                c.node().nodePublishVolume(publish("vol-new", fresh));
+                assertEquals(expected, Fixtures.manifestOfTree(fresh));
+                for (int i = 0; i < 3; i++) {
+                    c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId("vol-" + i)
+                            .setTargetPath(targets.get(i).toString()).build());
+                }
+                c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId("vol-new")
+                        .setTargetPath(fresh.toString()).build());
+            }
+            for (Path t : targets) {
+                assertFalse(Files.exists(t), "unpublished target still there: " + t);
+            }
+            assertEquals(0, ours(image), "a mount of the image is left");
+            try (var records = Files.list(tmp.resolve("state/volumes"))) {
+                assertEquals(0, records.count(), "volume records left");
+            }
+        } finally {
+            plugin.destroy();
+            plugin.waitFor();
+            for (Mounts.Entry e : Mounts.read()) { // never leave mounts inside the temp dir, whatever failed
+                if (e.mountPoint().startsWith(tmp.toRealPath().toString())) {
+                    new ProcessBuilder("umount", "-l", e.mountPoint()).inheritIO().start().waitFor();
+                }
+            }
+        }
+    }
+}
