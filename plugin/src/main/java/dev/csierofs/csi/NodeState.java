@@ -19,6 +19,9 @@ public class NodeState {
     @Inject
     PluginConfig config;
 
+    @Inject
+    io.micrometer.core.instrument.MeterRegistry registry;
+
     private ContentSharing sharing;
     private ImageMounts mounts;
     private Volumes volumes;
@@ -29,6 +32,7 @@ public class NodeState {
                 sharing = ContentSharing.withStore(config.stateDir().resolve("store"), 10L << 30, ContentSharing.Options.defaults());
                 mounts = new ImageMounts(config.stateDir().resolve("mounts"), sharing);
                 volumes = new Volumes(config.imageRoot(), mounts, config.stateDir().resolve("volumes"));
+                registerGauges();
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot set up the state directory " + config.stateDir(), e);
             }
@@ -37,6 +41,31 @@ public class NodeState {
     }
 
     private volatile boolean ready;
+
+    /**
+     * Gauges for what the node holds and how sharing goes (operations by method, result and
+     * latency come from the gRPC server metrics: grpc_server_processing_duration_seconds).
+     */
+    private void registerGauges() {
+        registry.gauge("csi_erofs_volumes_published", volumes, v -> v.published().size());
+        registry.gauge("csi_erofs_image_mounts", mounts, ImageMounts::count);
+        registry.gauge("csi_erofs_opens_passthrough", sharing, s -> s.stats().passthroughOpens());
+        registry.gauge("csi_erofs_opens_cached", sharing, s -> s.stats().cachedOpens());
+        registry.gauge("csi_erofs_shared_bytes", sharing, s -> s.stats().sharedBytes());
+        registry.gauge("csi_erofs_store_fallbacks", sharing, s -> s.stats().fallbacks());
+        registry.gauge("csi_erofs_page_cache_bytes", sharing, s -> s.stats().pageCacheBytes());
+        registry.gauge("csi_erofs_page_cache_hit_ratio", sharing, s -> s.stats().pageCacheHitRatio());
+        if (sharing.store() != null) {
+            var store = sharing.store();
+            registry.gauge("csi_erofs_store_bytes", store, x -> x.stats().sizeBytes());
+            registry.gauge("csi_erofs_store_budget_bytes", store, x -> x.stats().budget());
+            registry.gauge("csi_erofs_store_files", store, x -> x.stats().files());
+            registry.gauge("csi_erofs_store_hits", store, x -> x.stats().hits());
+            registry.gauge("csi_erofs_store_misses", store, x -> x.stats().misses());
+            registry.gauge("csi_erofs_store_materialized_bytes", store, x -> x.stats().materializedBytes());
+            registry.gauge("csi_erofs_store_corrupt_files", store, x -> x.stats().corrupt());
+        }
+    }
 
     /** At start: publishes again what the previous process had published; Probe says ready after. */
     void onStart(@jakarta.enterprise.event.Observes io.quarkus.runtime.StartupEvent started) {

@@ -37,6 +37,9 @@ class PublishVolumeTest {
     @Inject
     NodeState state;
 
+    @io.quarkus.test.common.http.TestHTTPResource(value = "metrics", management = true)
+    java.net.URL metricsUrl;
+
     private static final VolumeCapability MOUNT = VolumeCapability.newBuilder()
             .setMount(VolumeCapability.MountVolume.getDefaultInstance())
             .setAccessMode(VolumeCapability.AccessMode.newBuilder().setMode(VolumeCapability.AccessMode.Mode.MULTI_NODE_READER_ONLY))
@@ -78,6 +81,12 @@ class PublishVolumeTest {
             assertEquals(expected, Fixtures.manifestOfTree(t1), "the volume reads as the kernel's mount of the image");
             assertEquals(expected, Fixtures.manifestOfTree(t2));
             assertEquals(1, state.mounts().count(), "one FUSE mount for the image, shared by both volumes");
+            String metrics = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(metricsUrl.toURI()).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+            assertTrue(metrics.contains("csi_erofs_volumes_published 2.0"), "volumes gauge");
+            assertTrue(metrics.contains("csi_erofs_image_mounts 1.0"), "mounts gauge");
+            assertTrue(metrics.matches("(?s).*grpc_server_processing_duration_seconds_count\\{[^}]*method=\"NodePublishVolume\"[^}]*\\} [1-9].*"),
+                    "publish latency by method and result");
             assertEquals(3, erofsMounts(image), "the image's FUSE mount and two bind mounts of it");
             assertTrue(Mounts.top(t1.toString()).orElseThrow().hasMountOption("ro"), "the target is a read-only mount");
             assertThrows(java.io.IOException.class, () -> Files.writeString(t1.resolve("new-file"), "x"));
