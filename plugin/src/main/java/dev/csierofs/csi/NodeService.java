@@ -1,6 +1,11 @@
 package dev.csierofs.csi;
 
 import dev.csierofs.csi.v1.NodeGetCapabilitiesRequest;
+import dev.csierofs.csi.v1.NodeGetVolumeStatsRequest;
+import dev.csierofs.csi.v1.NodeGetVolumeStatsResponse;
+import dev.csierofs.csi.v1.NodeServiceCapability;
+import dev.csierofs.csi.v1.VolumeCondition;
+import dev.csierofs.csi.v1.VolumeUsage;
 import dev.csierofs.csi.v1.NodePublishVolumeRequest;
 import dev.csierofs.csi.v1.NodePublishVolumeResponse;
 import dev.csierofs.csi.v1.NodeUnpublishVolumeRequest;
@@ -19,8 +24,9 @@ import io.quarkus.grpc.GrpcService;
 import jakarta.inject.Inject;
 
 /**
- * CSI Node: NodeGetInfo, NodeGetCapabilities (none advertised yet), NodePublishVolume and
- * NodeUnpublishVolume (read-only volumes of one local image so far). Requests are validated
+ * CSI Node: NodeGetInfo, NodeGetCapabilities (GET_VOLUME_STATS, VOLUME_CONDITION),
+ * NodePublishVolume and NodeUnpublishVolume (read-only volumes of one local image so far),
+ * NodeGetVolumeStats. Requests are validated
  * here, with the status codes the spec gives; the volume lifecycle is {@link Volumes}.
  */
 @GrpcService
@@ -89,7 +95,40 @@ public class NodeService extends NodeGrpc.NodeImplBase {
 
     @Override
     public void nodeGetCapabilities(NodeGetCapabilitiesRequest request, StreamObserver<NodeGetCapabilitiesResponse> out) {
-        out.onNext(NodeGetCapabilitiesResponse.getDefaultInstance());
+        out.onNext(NodeGetCapabilitiesResponse.newBuilder()
+                .addCapabilities(rpc(NodeServiceCapability.RPC.Type.GET_VOLUME_STATS))
+                .addCapabilities(rpc(NodeServiceCapability.RPC.Type.VOLUME_CONDITION))
+                .build());
         out.onCompleted();
+    }
+
+    private static NodeServiceCapability rpc(NodeServiceCapability.RPC.Type type) {
+        return NodeServiceCapability.newBuilder().setRpc(NodeServiceCapability.RPC.newBuilder().setType(type)).build();
+    }
+
+    /** A read-only image: used = total, nothing available; abnormal when the volume no longer serves. */
+    @Override
+    public void nodeGetVolumeStats(NodeGetVolumeStatsRequest r, StreamObserver<NodeGetVolumeStatsResponse> out) {
+        try {
+            require(!r.getVolumeId().isEmpty(), "volume_id is required");
+            require(!r.getVolumePath().isEmpty(), "volume_path is required");
+            Volumes.Stats s = state.volumes().stats(r.getVolumeId(), Path.of(r.getVolumePath()));
+            if (s == null) {
+                out.onError(Status.NOT_FOUND.withDescription("volume " + r.getVolumeId() + " is not published at "
+                        + r.getVolumePath()).asRuntimeException());
+                return;
+            }
+            out.onNext(NodeGetVolumeStatsResponse.newBuilder()
+                    .addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.BYTES).setTotal(s.bytes()).setUsed(s.bytes()))
+                    .addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.INODES).setTotal(s.inodes()).setUsed(s.inodes()))
+                    .setVolumeCondition(VolumeCondition.newBuilder().setAbnormal(s.abnormal() != null)
+                            .setMessage(s.abnormal() != null ? s.abnormal() : "serving"))
+                    .build());
+            out.onCompleted();
+        } catch (InvalidVolumeException e) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+        } catch (Exception e) {
+            out.onError(Status.INTERNAL.withDescription("stats of " + r.getVolumeId() + ": " + e.getMessage()).asRuntimeException());
+        }
     }
 }

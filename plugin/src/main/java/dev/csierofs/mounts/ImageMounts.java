@@ -55,6 +55,10 @@ public final class ImageMounts implements AutoCloseable {
         public String key() {
             return key;
         }
+
+        public ErofsImage image() {
+            return image;
+        }
     }
 
     public ImageMounts(Path dir, ContentSharing sharing) throws IOException {
@@ -127,6 +131,11 @@ public final class ImageMounts implements AutoCloseable {
         } catch (IOException e) {
             LOG.warning("unmounting " + m.path + ": " + e.getMessage());
         }
+    }
+
+    /** The mount with {@code key}, or null. */
+    public synchronized Mounted get(String key) {
+        return byKey.get(key);
     }
 
     /** Mounts in use, for metrics and tests. */

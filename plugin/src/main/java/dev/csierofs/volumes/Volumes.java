@@ -235,6 +235,33 @@ public final class Volumes {
         return Mounts.top(target.toString()).orElse(null);
     }
 
+    /** What NodeGetVolumeStats reports: sizes from the image's superblock, and whether the volume still serves. */
+    public record Stats(long bytes, long inodes, String abnormal) {
+    }
+
+    /** Stats of the volume published at {@code target}; null if no such volume is published there. */
+    public Stats stats(String volumeId, Path target) {
+        Published p = byTarget.get(target);
+        if (p == null || !p.volumeId().equals(volumeId)) {
+            return null;
+        }
+        ImageMounts.Mounted m = mounts.get(p.mountKey());
+        if (m == null) {
+            return new Stats(0, 0, "the image mount of this volume is gone");
+        }
+        var sb = m.image().superblock();
+        String abnormal = null;
+        try {
+            Files.readAttributes(target, java.nio.file.attribute.BasicFileAttributes.class);
+            if (Mounts.top(target.toString()).filter(e -> e.fsType().equals("fuse.erofs")).isEmpty()) {
+                abnormal = target + " is no longer mounted";
+            }
+        } catch (IOException e) {
+            abnormal = "the volume does not answer: " + e.getMessage();
+        }
+        return new Stats(sb.blocks() * sb.blockSize(), sb.inos(), abnormal);
+    }
+
     /** The published targets (tests, metrics, state). */
     public Map<Path, Published> published() {
         return Map.copyOf(byTarget);

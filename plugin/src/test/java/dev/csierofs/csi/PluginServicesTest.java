@@ -62,7 +62,10 @@ class PluginServicesTest {
     void nodeGivesItsIdAndAdvertisesOnlyWhatItImplements() throws Exception {
         try (UnixSocketClient c = new UnixSocketClient(socket)) {
             assertEquals("test-node", c.node().nodeGetInfo(NodeGetInfoRequest.getDefaultInstance()).getNodeId());
-            assertEquals(0, c.node().nodeGetCapabilities(NodeGetCapabilitiesRequest.getDefaultInstance()).getCapabilitiesCount());
+            assertEquals(java.util.Set.of(dev.csierofs.csi.v1.NodeServiceCapability.RPC.Type.GET_VOLUME_STATS,
+                            dev.csierofs.csi.v1.NodeServiceCapability.RPC.Type.VOLUME_CONDITION),
+                    c.node().nodeGetCapabilities(NodeGetCapabilitiesRequest.getDefaultInstance()).getCapabilitiesList().stream()
+                            .map(x -> x.getRpc().getType()).collect(java.util.stream.Collectors.toSet()));
             StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
                     () -> c.node().nodeStageVolume(dev.csierofs.csi.v1.NodeStageVolumeRequest.getDefaultInstance()));
             assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode(), "no STAGE_UNSTAGE_VOLUME capability, no staging");

@@ -91,6 +91,14 @@ class PublishVolumeTest {
             assertTrue(Mounts.top(t1.toString()).orElseThrow().hasMountOption("ro"), "the target is a read-only mount");
             assertThrows(java.io.IOException.class, () -> Files.writeString(t1.resolve("new-file"), "x"));
 
+            var stats = c.node().nodeGetVolumeStats(dev.csierofs.csi.v1.NodeGetVolumeStatsRequest.newBuilder()
+                    .setVolumeId("vol-1").setVolumePath(t1.toString()).build());
+            assertEquals(2, stats.getUsageCount());
+            assertEquals(Files.size(image), stats.getUsage(0).getTotal(), "bytes: the image's blocks");
+            assertEquals(0, stats.getUsage(0).getAvailable(), "a read-only image has nothing available");
+            assertFalse(stats.getVolumeCondition().getAbnormal(), stats.getVolumeCondition().getMessage());
+            assertEquals(Status.Code.NOT_FOUND, code(() -> c.node().nodeGetVolumeStats(dev.csierofs.csi.v1.NodeGetVolumeStatsRequest
+                    .newBuilder().setVolumeId("vol-2").setVolumePath(t1.toString()).build())));
             assertEquals(Status.Code.ALREADY_EXISTS, code(() -> c.node().nodePublishVolume(
                     publish("vol-3", t1, Map.of("image", "sample.erofs")).build())));
             assertEquals(Status.Code.ALREADY_EXISTS, code(() -> c.node().nodePublishVolume(
