@@ -30,7 +30,7 @@ public class NodeState {
         if (volumes == null) {
             try {
                 sharing = ContentSharing.withStore(config.stateDir().resolve("store"), 10L << 30, ContentSharing.Options.defaults());
-                mounts = new ImageMounts(config.stateDir().resolve("mounts"), sharing);
+                mounts = new ImageMounts(config.stateDir().resolve("mounts"), sharing, config.unmountGrace());
                 volumes = new Volumes(config.imageRoot(), mounts, config.stateDir().resolve("volumes"));
                 registerGauges();
             } catch (IOException e) {

@@ -24,6 +24,10 @@ public interface PluginConfig {
     @WithDefault("/var/lib/csi-driver-erofs/images")
     Path imageRoot();
 
+    /** How long an image mount that no volume uses stays mounted. */
+    @WithDefault("5m")
+    java.time.Duration unmountGrace();
+
     /** Where volume state, the content store and downloaded layers live. */
     @WithDefault("/var/lib/csi-driver-erofs")
     Path stateDir();

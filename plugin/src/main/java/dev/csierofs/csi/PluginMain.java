@@ -32,6 +32,7 @@ public class PluginMain implements QuarkusApplication {
               --driver-name NAME        the CSI driver name (env CSI_DRIVER_NAME; default erofs.csierofs.dev)
               --state-dir DIR           volume state, content store, layers (env CSI_STATE_DIR; default /var/lib/csi-driver-erofs)
               --image-root DIR          where volumes' local images are (env CSI_IMAGE_ROOT; default /var/lib/csi-driver-erofs/images)
+              --unmount-grace DURATION  how long an image mount no volume uses stays (env CSI_UNMOUNT_GRACE; default 5m)
               --metrics-port PORT       /q/metrics and /q/health (env CSI_METRICS_PORT; default 9808)
               -h, --help                this text
             """;
@@ -42,6 +43,7 @@ public class PluginMain implements QuarkusApplication {
             "--driver-name", "csi.driver-name",
             "--state-dir", "csi.state-dir",
             "--image-root", "csi.image-root",
+            "--unmount-grace", "csi.unmount-grace",
             "--metrics-port", "quarkus.management.port");
     /** Held for the life of the process: a second plugin on the same socket would take it over. */
     private static FileChannel socketLock;

@@ -28,6 +28,12 @@ public final class ImageMounts implements AutoCloseable {
 
     private final Path dir;
     private final ContentSharing sharing;
+    private final Duration grace;
+    private final java.util.concurrent.ScheduledExecutorService reaper = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "image-mount-reaper");
+        t.setDaemon(true);
+        return t;
+    });
     private final Map<String, Mounted> byKey = new HashMap<>(); // guarded by this
     /** Digests of local image files already checked, by (path, size, mtime): hashing is done once. */
     private final Map<String, Digest> checked = new HashMap<>(); // guarded by this
@@ -39,6 +45,8 @@ public final class ImageMounts implements AutoCloseable {
         final ErofsImage image;
         final FuseSession session;
         int refs;
+        /** The pending unmount of an unused mount; cancelled when a volume takes it again. */
+        java.util.concurrent.ScheduledFuture<?> unmount;
 
         Mounted(String key, Path path, ErofsImage image, FuseSession session) {
             this.key = key;
@@ -61,9 +69,14 @@ public final class ImageMounts implements AutoCloseable {
         }
     }
 
-    public ImageMounts(Path dir, ContentSharing sharing) throws IOException {
+    /**
+     * {@code grace}: how long a mount no volume uses stays, so that a pod restarted or rescheduled
+     * onto the node finds its image mounted (and its files' kernel state) still there.
+     */
+    public ImageMounts(Path dir, ContentSharing sharing, Duration grace) throws IOException {
         this.dir = Files.createDirectories(dir);
         this.sharing = sharing;
+        this.grace = grace;
     }
 
     /** The node-wide key of a layer: its file and devices (a file's content is what it is now). */
@@ -87,6 +100,10 @@ public final class ImageMounts implements AutoCloseable {
         if (m == null) {
             m = mount(key, layer);
             byKey.put(key, m);
+        }
+        if (m.unmount != null) {
+            m.unmount.cancel(false);
+            m.unmount = null;
         }
         m.refs++;
         return m;
@@ -116,13 +133,28 @@ public final class ImageMounts implements AutoCloseable {
         }
     }
 
-    /** One volume less; the last one unmounts the image. */
+    /** One volume less; after the last one the image is unmounted once the grace period passes unused. */
     public synchronized void release(String key) {
         Mounted m = byKey.get(key);
         if (m == null || --m.refs > 0) {
             return;
         }
-        byKey.remove(key);
+        if (grace.isZero()) {
+            unmount(m);
+        } else {
+            m.unmount = reaper.schedule(() -> unmountIfUnused(key), grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private synchronized void unmountIfUnused(String key) {
+        Mounted m = byKey.get(key);
+        if (m != null && m.refs == 0) {
+            unmount(m);
+        }
+    }
+
+    private void unmount(Mounted m) {
+        byKey.remove(m.key);
         try {
             m.session.stop(Duration.ofSeconds(5));
             m.image.close();
@@ -164,9 +196,9 @@ public final class ImageMounts implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        reaper.shutdownNow();
         for (Mounted m : List.copyOf(byKey.values())) {
-            m.refs = 1;
-            release(m.key);
+            unmount(m);
         }
     }
 }

@@ -116,10 +116,13 @@ class PluginRestartIT {
             for (Path t : targets) {
                 assertFalse(Files.exists(t), "unpublished target still there: " + t);
             }
-            assertEquals(0, ours(image), "a mount of the image is left");
+            assertEquals(1, ours(image), "the image mount stays for the grace period (default 5 min), without its volumes");
             try (var records = Files.list(tmp.resolve("state/volumes"))) {
                 assertEquals(0, records.count(), "volume records left");
             }
+            plugin.destroy(); // SIGTERM: the plugin unmounts its images
+            assertTrue(plugin.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "serve did not exit on SIGTERM");
+            assertEquals(0, ours(image), "a mount of the image is left after the plugin stopped");
         } finally {
             plugin.destroy();
             plugin.waitFor();
