@@ -35,8 +35,10 @@ public final class ImageMounts implements AutoCloseable {
         return t;
     });
     private final Map<String, Mounted> byKey = new HashMap<>(); // guarded by this
+    /** Makes each mount point unique, so that two publishers racing for one image never share one. */
+    private final java.util.concurrent.atomic.AtomicLong generation = new java.util.concurrent.atomic.AtomicLong();
     /** Digests of local image files already checked, by (path, size, mtime): hashing is done once. */
-    private final Map<String, Digest> checked = new HashMap<>(); // guarded by this
+    private final Map<String, Digest> checked = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** A mounted image and how many volumes use it. */
     public static final class Mounted {
@@ -74,9 +76,33 @@ public final class ImageMounts implements AutoCloseable {
      * onto the node finds its image mounted (and its files' kernel state) still there.
      */
     public ImageMounts(Path dir, ContentSharing sharing, Duration grace) throws IOException {
-        this.dir = Files.createDirectories(dir);
+        this.dir = Files.createDirectories(dir).toRealPath();
         this.sharing = sharing;
         this.grace = grace;
+        clearStale();
+    }
+
+    /**
+     * Mounts found under the directory at start belong to an earlier plugin process: their FUSE
+     * connections ended with it (even a stat of them fails), so they are detached and their
+     * directories removed; volumes still bound to them are published again by the recovery.
+     */
+    private void clearStale() throws IOException {
+        String prefix = dir + "/";
+        for (dev.csierofs.sys.Mounts.Entry e : dev.csierofs.sys.Mounts.read()) {
+            if (e.mountPoint().startsWith(prefix)) {
+                dev.csierofs.sys.Libc.umount2(e.mountPoint(), dev.csierofs.sys.Libc.MNT_DETACH);
+            }
+        }
+        try (var left = Files.list(dir)) {
+            for (Path p : left.toList()) {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException notEmpty) {
+                    LOG.warning("leaving " + p + " in place: " + notEmpty.getMessage());
+                }
+            }
+        }
     }
 
     /** The node-wide key of a layer: its file and devices (a file's content is what it is now). */
@@ -88,18 +114,37 @@ public final class ImageMounts implements AutoCloseable {
      * The mount of {@code layer}, made if needed, with one more reference. A digest given in the
      * volume context is checked against the file first (once per file version).
      */
-    public synchronized Mounted acquire(VolumeSource.Layer layer) throws IOException, InvalidVolumeException {
+    public Mounted acquire(VolumeSource.Layer layer) throws IOException, InvalidVolumeException {
         if (layer.digest().isPresent()) {
+            // outside the lock: hashing a large image must not hold up other volumes' publishes
             Digest actual = digestOf(layer.file());
             if (!actual.equals(layer.digest().get())) {
                 throw new InvalidVolumeException("'digest': " + layer.file() + " is " + actual + ", not " + layer.digest().get());
             }
         }
         String key = key(layer);
+        Mounted m = take(key);
+        if (m != null) {
+            return m;
+        }
+        Mounted made = mount(key, layer); // outside the lock as well; two racing publishers may both mount
+        synchronized (this) {
+            m = take(key);
+            if (m == null) {
+                made.refs = 1;
+                byKey.put(key, made);
+                return made;
+            }
+        }
+        discard(made); // another publisher mounted it first: use theirs
+        return m;
+    }
+
+    /** The existing mount of {@code key} with one more reference (and its pending unmount cancelled), or null. */
+    private synchronized Mounted take(String key) {
         Mounted m = byKey.get(key);
         if (m == null) {
-            m = mount(key, layer);
-            byKey.put(key, m);
+            return null;
         }
         if (m.unmount != null) {
             m.unmount.cancel(false);
@@ -109,9 +154,18 @@ public final class ImageMounts implements AutoCloseable {
         return m;
     }
 
+    private void discard(Mounted m) {
+        try {
+            m.session.stop(Duration.ZERO);
+            m.image.close();
+        } catch (IOException e) {
+            LOG.warning("unmounting the spare mount " + m.path + ": " + e.getMessage());
+        }
+    }
+
     private Mounted mount(String key, VolumeSource.Layer layer) throws IOException {
         Path at = dir.resolve(Digest.of(Digest.sha256().digest(key.getBytes(java.nio.charset.StandardCharsets.UTF_8))).hex()
-                .substring(0, 16));
+                .substring(0, 16) + "-" + generation.incrementAndGet());
         // a mount left by an earlier plugin process: its connection ended with that process, and
         // even a stat of its mount point fails (ENOTCONN) until it is detached
         while (!dev.csierofs.sys.Mounts.at(at.toString()).isEmpty()) {
@@ -178,7 +232,7 @@ public final class ImageMounts implements AutoCloseable {
     private Digest digestOf(Path file) throws IOException {
         Map<String, Object> a = Files.readAttributes(file, "unix:dev,ino,size,lastModifiedTime");
         String version = file + ":" + a.get("dev") + ":" + a.get("ino") + ":" + a.get("size") + ":" + a.get("lastModifiedTime");
-        Digest d = checked.get(version);
+        Digest d = checked.get(version); // a concurrent map: two first publishes of one file may both hash it
         if (d == null) {
             var md = Digest.sha256();
             byte[] buf = new byte[1 << 20];

@@ -140,4 +140,50 @@ class PublishVolumeTest {
         assertFalse(Files.exists(t), "no target left by failed publishes");
         assertEquals(0, state.mounts().count(), "no image mount left by failed publishes");
     }
+
+    /** Publishes of many targets and of one target at once: all succeed, one image mount, nothing left after. */
+    @Test
+    void concurrentPublishesOfTheSameAndOfDifferentTargets() throws Exception {
+        Path root = Files.createDirectories(imageRoot).toRealPath();
+        Path image = Files.copy(Path.of("../examples/sample.erofs"), root.resolve("sample.erofs"), StandardCopyOption.REPLACE_EXISTING);
+        Path kubelet = Files.createTempDirectory("kubelet").toRealPath();
+        List<Path> targets = new java.util.ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            targets.add(kubelet.resolve("t" + i));
+        }
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(12);
+        try (UnixSocketClient c = new UnixSocketClient(socket)) {
+            List<java.util.concurrent.Future<?>> calls = new java.util.ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                Path t = targets.get(i);
+                String id = "vol-" + i;
+                calls.add(pool.submit(() -> c.node().nodePublishVolume(publish(id, t, Map.of("image", "sample.erofs")).build())));
+            }
+            for (int i = 0; i < 4; i++) { // the same target, the same volume, four times at once
+                calls.add(pool.submit(() -> c.node().nodePublishVolume(publish("vol-0", targets.get(0), Map.of("image", "sample.erofs")).build())));
+            }
+            for (var f : calls) {
+                f.get();
+            }
+            assertEquals(1, state.mounts().count(), "one image mount for all");
+            assertEquals(9, erofsMounts(image), "the image mount and 8 bind mounts");
+            for (Path t : targets) {
+                assertTrue(Files.exists(t.resolve("etc/sample.conf")), t + " serves the image");
+            }
+            calls.clear();
+            for (int i = 0; i < 8; i++) {
+                Path t = targets.get(i);
+                String id = "vol-" + i;
+                calls.add(pool.submit(() -> c.node().nodeUnpublishVolume(
+                        NodeUnpublishVolumeRequest.newBuilder().setVolumeId(id).setTargetPath(t.toString()).build())));
+            }
+            for (var f : calls) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(0, erofsMounts(image), "nothing left mounted");
+        assertEquals(0, state.mounts().count());
+    }
 }
