@@ -29,7 +29,8 @@ public class NodeState {
     synchronized Volumes volumes() {
         if (volumes == null) {
             try {
-                sharing = ContentSharing.withStore(config.stateDir().resolve("store"), 10L << 30, ContentSharing.Options.defaults());
+                sharing = ContentSharing.withStore(config.stateDir().resolve("store"), config.storeBudget(),
+                        ContentSharing.Options.defaults());
                 mounts = new ImageMounts(config.stateDir().resolve("mounts"), sharing, config.unmountGrace());
                 volumes = new Volumes(config.imageRoot(), mounts, config.stateDir().resolve("volumes"));
                 registerGauges();

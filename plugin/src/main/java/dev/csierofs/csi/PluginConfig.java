@@ -24,6 +24,10 @@ public interface PluginConfig {
     @WithDefault("/var/lib/csi-driver-erofs/images")
     Path imageRoot();
 
+    /** Disk the content store may use, in bytes (suffixes K, M, G, T accepted on the command line). */
+    @WithDefault("10737418240")
+    long storeBudget();
+
     /** How long an image mount that no volume uses stays mounted. */
     @WithDefault("5m")
     java.time.Duration unmountGrace();

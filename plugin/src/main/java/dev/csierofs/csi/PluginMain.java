@@ -33,6 +33,7 @@ public class PluginMain implements QuarkusApplication {
               --state-dir DIR           volume state, content store, layers (env CSI_STATE_DIR; default /var/lib/csi-driver-erofs)
               --image-root DIR          where volumes' local images are (env CSI_IMAGE_ROOT; default /var/lib/csi-driver-erofs/images)
               --unmount-grace DURATION  how long an image mount no volume uses stays (env CSI_UNMOUNT_GRACE; default 5m)
+              --store-budget SIZE       disk the content store may use, e.g. 50G (env CSI_STORE_BUDGET; default 10G)
               --metrics-port PORT       /q/metrics and /q/health (env CSI_METRICS_PORT; default 9808)
               -h, --help                this text
             """;
@@ -44,6 +45,7 @@ public class PluginMain implements QuarkusApplication {
             "--state-dir", "csi.state-dir",
             "--image-root", "csi.image-root",
             "--unmount-grace", "csi.unmount-grace",
+            "--store-budget", "csi.store-budget",
             "--metrics-port", "quarkus.management.port");
     /** Held for the life of the process: a second plugin on the same socket would take it over. */
     private static FileChannel socketLock;
@@ -130,11 +132,35 @@ public class PluginMain implements QuarkusApplication {
             throw new UsageException("driver name '" + driver + "' is not a valid CSI driver name (lower-case DNS-style, at most 63 "
                     + "characters, e.g. erofs.csierofs.dev)");
         }
+        if (props.containsKey("csi.store-budget")) { // sizes with suffixes, as `mount --store-budget` takes them
+            props.put("csi.store-budget", Long.toString(bytes(props.get("csi.store-budget"))));
+        }
         String port = props.getOrDefault("quarkus.management.port", "9808");
         if (!port.matches("[0-9]{1,5}") || Integer.parseInt(port) > 65535) {
             throw new UsageException("--metrics-port must be a TCP port number, got " + port);
         }
         return props;
+    }
+
+    /** A byte size: digits with an optional K, M, G or T (binary) suffix. */
+    static long bytes(String text) throws UsageException {
+        String t = text.trim().toUpperCase(java.util.Locale.ROOT);
+        int shift = t.isEmpty() ? 0 : switch (t.charAt(t.length() - 1)) {
+            case 'K' -> 10;
+            case 'M' -> 20;
+            case 'G' -> 30;
+            case 'T' -> 40;
+            default -> 0;
+        };
+        try {
+            long n = Long.parseLong(shift == 0 ? t : t.substring(0, t.length() - 1));
+            if (n < 0 || n > (Long.MAX_VALUE >> shift)) {
+                throw new NumberFormatException();
+            }
+            return n << shift;
+        } catch (NumberFormatException e) {
+            throw new UsageException("--store-budget: '" + text + "' is not a size (examples: 0, 512M, 50G)");
+        }
     }
 
     /** {@code unix:///abs/path} (as kubelet and csi-sanity write it) or a bare absolute path. */

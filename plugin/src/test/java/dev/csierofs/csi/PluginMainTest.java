@@ -23,6 +23,10 @@ class PluginMainTest {
         assertEquals("node-1", p.get("csi.node-id"));
         assertEquals("/var/lib/x", p.get("csi.state-dir"));
         assertEquals("9999", p.get("quarkus.management.port"));
+        assertEquals(Long.toString(50L << 30), PluginMain.properties(new String[] {"--node-id", "n", "--store-budget", "50G"}, Map.of())
+                .get("csi.store-budget"));
+        assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"--node-id", "n", "--store-budget", "lots"}, Map.of()));
         Map<String, String> env = Map.of("CSI_ENDPOINT", "unix:///from/env.sock", "CSI_NODE_ID", "n", "CSI_METRICS_PORT", "9100");
         assertEquals("/from/env.sock", PluginMain.properties(new String[] {"serve"}, env).get("quarkus.http.domain-socket"));
         assertEquals("9100", PluginMain.properties(new String[] {"serve"}, env).get("quarkus.management.port"));
