@@ -5,6 +5,7 @@ import dev.csierofs.fs.ContentSharing;
 import dev.csierofs.fs.ErofsFilesystem;
 import dev.csierofs.fuse.FuseSession;
 import dev.csierofs.fuse.InitNegotiation;
+import dev.csierofs.tools.Sizes;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -111,7 +112,7 @@ public class MountCommand implements Callable<Integer> {
                 ErofsImage erofs = shared != null ? shared : ErofsImage.open(image, devices); // one per file, for all its mounts
                 opened.putIfAbsent(real, erofs);
                 try {
-                    ErofsFilesystem fs = new ErofsFilesystem(erofs, sharing, imageKey(image));
+                    ErofsFilesystem fs = new ErofsFilesystem(erofs, sharing, ContentSharing.fileKey(image));
                     FuseSession session = FuseSession.mount(fs, dir, "erofs", image.toAbsolutePath().toString(), perMount,
                             InitNegotiation.Options.defaults());
                     served.add(new Served(image, dir, erofs, session));
@@ -213,17 +214,6 @@ public class MountCommand implements Callable<Integer> {
             }
         }
         sharing.close();
-    }
-
-    /**
-     * Names an image file's content for the per-inode digests remembered in the store: its
-     * path and identity (device, inode, size, mtime), so a rewritten file is never taken for
-     * the old one.
-     */
-    static String imageKey(Path image) throws IOException {
-        Map<String, Object> a = Files.readAttributes(image, "unix:dev,ino,size,lastModifiedTime");
-        return "file:" + image.toRealPath() + ":" + a.get("dev") + ":" + a.get("ino") + ":" + a.get("size") + ":"
-                + ((FileTime) a.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS);
     }
 
     static Path defaultStore() {

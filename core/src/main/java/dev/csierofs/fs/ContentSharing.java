@@ -153,6 +153,17 @@ public final class ContentSharing implements AutoCloseable {
         return NONE;
     }
 
+    /**
+     * Names an image file's content for the digests remembered per inode: its real path and
+     * identity (device, inode, size, mtime), so a rewritten file is never taken for the old one.
+     * (The CSI plugin may later name downloaded blobs by their digest instead.)
+     */
+    public static String fileKey(Path image) throws IOException {
+        Map<String, Object> a = java.nio.file.Files.readAttributes(image, "unix:dev,ino,size,lastModifiedTime");
+        return "file:" + image.toRealPath() + ":" + a.get("dev") + ":" + a.get("ino") + ":" + a.get("size") + ":"
+                + ((java.nio.file.attribute.FileTime) a.get("lastModifiedTime")).to(java.util.concurrent.TimeUnit.NANOSECONDS);
+    }
+
     /** Whether files may pass through (a store exists and passthrough was not turned off). */
     public boolean passthroughWanted() {
         return store != null && options.passthrough();

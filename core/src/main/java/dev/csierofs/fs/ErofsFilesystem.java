@@ -378,15 +378,8 @@ public final class ErofsFilesystem implements FuseFilesystem {
         if (sharing.store() != null) {
             sharing.store().removePressure(releaseIdle);
         }
-        List<Long> all;
-        synchronized (idle) {
-            all = new ArrayList<>(idle.keySet());
-            idle.clear();
-        }
         passthrough = null; // the connection is gone: nothing to BACKING_CLOSE
-        for (long k : all) {
-            evict(k);
-        }
+        releaseIdle.run();
     }
 
     /** Inodes kept ready for passthrough after their last release (tests, metrics). */

@@ -17,7 +17,7 @@ import java.util.concurrent.TimeUnit;
  * tree with the shared fixtures' {@code manifest.py}. {@link #close()} always unmounts and
  * detaches the loop devices it attached.
  */
-final class KernelMount implements AutoCloseable {
+public final class KernelMount implements AutoCloseable {
 
     private final Path mountpoint;
     private final List<String> loops;
@@ -45,6 +45,13 @@ final class KernelMount implements AutoCloseable {
     }
 
     /** Mounts {@code image} (with its extra devices, in device-table order) at {@code mountpoint}. */
+    /** The manifest of {@code image} as the kernel's own EROFS mount of it (at {@code mountpoint}) shows it. */
+    public static List<String> manifestOfImage(Path image, Path mountpoint) throws IOException, InterruptedException {
+        try (KernelMount m = mount(image, List.of(), mountpoint)) {
+            return m.manifest();
+        }
+    }
+
     static KernelMount mount(Path image, List<Path> extraDevices, Path mountpoint) throws IOException, InterruptedException {
         Files.createDirectories(mountpoint);
         KernelMount m = new KernelMount(mountpoint, new ArrayList<>());

@@ -133,34 +133,17 @@ public class PluginMain implements QuarkusApplication {
                     + "characters, e.g. erofs.csierofs.dev)");
         }
         if (props.containsKey("csi.store-budget")) { // sizes with suffixes, as `mount --store-budget` takes them
-            props.put("csi.store-budget", Long.toString(bytes(props.get("csi.store-budget"))));
+            try {
+                props.put("csi.store-budget", Long.toString(dev.csierofs.tools.Sizes.parse(props.get("csi.store-budget"), "--store-budget")));
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
         }
         String port = props.getOrDefault("quarkus.management.port", "9808");
         if (!port.matches("[0-9]{1,5}") || Integer.parseInt(port) > 65535) {
             throw new UsageException("--metrics-port must be a TCP port number, got " + port);
         }
         return props;
-    }
-
-    /** A byte size: digits with an optional K, M, G or T (binary) suffix. */
-    static long bytes(String text) throws UsageException {
-        String t = text.trim().toUpperCase(java.util.Locale.ROOT);
-        int shift = t.isEmpty() ? 0 : switch (t.charAt(t.length() - 1)) {
-            case 'K' -> 10;
-            case 'M' -> 20;
-            case 'G' -> 30;
-            case 'T' -> 40;
-            default -> 0;
-        };
-        try {
-            long n = Long.parseLong(shift == 0 ? t : t.substring(0, t.length() - 1));
-            if (n < 0 || n > (Long.MAX_VALUE >> shift)) {
-                throw new NumberFormatException();
-            }
-            return n << shift;
-        } catch (NumberFormatException e) {
-            throw new UsageException("--store-budget: '" + text + "' is not a size (examples: 0, 512M, 50G)");
-        }
     }
 
     /** {@code unix:///abs/path} (as kubelet and csi-sanity write it) or a bare absolute path. */

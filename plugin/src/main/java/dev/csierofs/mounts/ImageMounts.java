@@ -174,10 +174,7 @@ public final class ImageMounts implements AutoCloseable {
         Files.createDirectories(at);
         ErofsImage image = ErofsImage.open(layer.file(), layer.devices());
         try {
-            Map<String, Object> a = Files.readAttributes(layer.file(), "unix:dev,ino,size,lastModifiedTime");
-            String imageKey = "file:" + layer.file() + ":" + a.get("dev") + ":" + a.get("ino") + ":" + a.get("size") + ":"
-                    + a.get("lastModifiedTime");
-            ErofsFilesystem fs = new ErofsFilesystem(image, sharing, imageKey);
+            ErofsFilesystem fs = new ErofsFilesystem(image, sharing, ContentSharing.fileKey(layer.file()));
             FuseSession session = FuseSession.mount(fs, at, "erofs", layer.file().toString(), 2, InitNegotiation.Options.defaults());
             LOG.info("mounted " + layer.file() + " at " + at + "; regular files: " + fs.mode());
             return new Mounted(key, at, image, session);

@@ -1,13 +1,14 @@
-package dev.csierofs.cli;
+package dev.csierofs.tools;
 
 import java.util.Locale;
 
 /** Byte sizes on the command line: a number with an optional binary suffix (K, M, G, T; "10G", "512M", "0"). */
-final class Sizes {
+public final class Sizes {
     private Sizes() {
     }
 
-    static long parse(String text, String option) {
+    /** The byte count {@code text} names; the error names {@code option}. */
+    public static long parse(String text, String option) {
         String t = text.trim().toUpperCase(Locale.ROOT);
         if (t.endsWith("IB")) {
             t = t.substring(0, t.length() - 2);
