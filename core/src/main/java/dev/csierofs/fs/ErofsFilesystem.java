@@ -44,7 +44,7 @@ public final class ErofsFilesystem implements FuseFilesystem {
     private static final int SEEK_HOLE = 4;
 
     private final ErofsImage image;
-    private final long rootNid;
+    private final NodeIds ids;
     private final ContentSharing sharing;
     private final String imageKey;
     private final ThreadLocal<byte[]> readBuffer = ThreadLocal.withInitial(() -> new byte[1 << 20]);
@@ -92,10 +92,23 @@ public final class ErofsFilesystem implements FuseFilesystem {
      * content (a blob digest, or a file identity) for the digests remembered per inode.
      */
     public ErofsFilesystem(ErofsImage image, ContentSharing sharing, String imageKey) {
+        this(image, sharing, imageKey, NodeIds.single(image.rootNid()));
+    }
+
+    /** One layer of a stack: its nodeids as {@code ids} makes them (see {@link OverlayFilesystem}). */
+    ErofsFilesystem(ErofsImage image, ContentSharing sharing, String imageKey, NodeIds ids) {
         this.image = image;
-        this.rootNid = image.rootNid();
+        this.ids = ids;
         this.sharing = sharing;
         this.imageKey = imageKey;
+    }
+
+    ErofsImage image() {
+        return image;
+    }
+
+    NodeIds ids() {
+        return ids;
     }
 
     @Override
@@ -129,29 +142,15 @@ public final class ErofsFilesystem implements FuseFilesystem {
         return sharing.pageCache().maxBytes() > 0 ? "daemon page cache (passthrough off)" : "daemon reads (no sharing)";
     }
 
-    long nodeid(long nid) {
-        if (nid == rootNid) {
-            return Protocol.ROOT_ID;
-        }
-        return nid == 0 ? rootNid + 1 : nid + 1;
-    }
-
-    long nid(long nodeid) {
-        if (nodeid == Protocol.ROOT_ID) {
-            return rootNid;
-        }
-        return nodeid == rootNid + 1 ? 0 : nodeid - 1;
-    }
-
-    private Inode inode(long nodeid) throws FuseError {
+    Inode inode(long nodeid) throws FuseError {
         try {
-            return image.inode(nid(nodeid));
+            return image.inode(ids.nid(nodeid));
         } catch (ErofsException e) {
             throw io(e);
         }
     }
 
-    private static FuseError io(ErofsException e) {
+    static FuseError io(ErofsException e) {
         LOG.warning("image read failed: " + e.getMessage());
         return new FuseError(Errno.EIO, e.getMessage());
     }
@@ -163,12 +162,12 @@ public final class ErofsFilesystem implements FuseFilesystem {
         long nblks = i.isCompressed() ? i.startBlk() : 0;
         long blocks = nblks != 0 ? nblks << (bits - 9) : ((i.size() + image.blockSize() - 1) >>> bits) << (bits - 9);
         int rdev = i.isDevice() ? Attr.encodeDev(i.rdevMajor(), i.rdevMinor()) : 0;
-        return new Attr(i.nid(), i.size(), blocks, i.mtime(), i.mtime(), i.mtime(), i.mtimeNsec(), i.mtimeNsec(), i.mtimeNsec(),
+        return new Attr(ids.ino(i.nid()), i.size(), blocks, i.mtime(), i.mtime(), i.mtime(), i.mtimeNsec(), i.mtimeNsec(), i.mtimeNsec(),
                 i.mode(), (int) i.nlink(), (int) i.uid(), (int) i.gid(), rdev, image.blockSize(), 0);
     }
 
-    private EntryOut entry(Inode i) {
-        return new EntryOut(nodeid(i.nid()), 0, TTL, TTL, attr(i));
+    EntryOut entry(Inode i) {
+        return new EntryOut(ids.nodeid(i.nid()), 0, TTL, TTL, attr(i));
     }
 
     @Override
@@ -474,10 +473,10 @@ public final class ErofsFilesystem implements FuseFilesystem {
                 }
                 int type = dtype(d.fileType());
                 if (!out.isPlus()) {
-                    return out.add(d.nid(), d.nextCookie(), type, d.name());
+                    return out.add(ids.ino(d.nid()), d.nextCookie(), type, d.name());
                 }
                 EntryOut e = d.isDot() || d.isDotDot() ? null : entry(image.inode(d.nid()));
-                return out.addPlus(d.nid(), d.nextCookie(), type, d.name(), e);
+                return out.addPlus(ids.ino(d.nid()), d.nextCookie(), type, d.name(), e);
             });
         } catch (ErofsException e) {
             throw io(e);
@@ -485,7 +484,7 @@ public final class ErofsFilesystem implements FuseFilesystem {
     }
 
     /** EROFS_FT_* to the DT_* a dirent carries. */
-    private static int dtype(int fileType) {
+    static int dtype(int fileType) {
         return switch (fileType) {
             case Dirent.FT_REG_FILE -> 8;
             case Dirent.FT_DIR -> 4;

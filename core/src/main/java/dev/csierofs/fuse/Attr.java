@@ -31,6 +31,12 @@ public record Attr(
     /** All zero: the attributes of a negative lookup or of a READDIRPLUS entry sent without them. */
     public static final Attr NONE = new Attr(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
+    /** These attributes with another link count. */
+    public Attr withNlink(int links) {
+        return new Attr(ino, size, blocks, atime, mtime, ctime, atimeNsec, mtimeNsec, ctimeNsec, mode, links, uid, gid, rdev, blksize,
+                flags);
+    }
+
     public void writeTo(MemorySegment buf, long offset) {
         Wire.putU64(buf, offset, ino);
         Wire.putU64(buf, offset + 8, size);

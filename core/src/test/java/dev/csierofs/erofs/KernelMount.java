@@ -52,6 +52,38 @@ public final class KernelMount implements AutoCloseable {
         }
     }
 
+    /**
+     * The manifest of a layer stack as the kernel shows it: each image mounted by the kernel's
+     * EROFS under {@code work}, and an overlayfs of them ({@code lowerdir=top:...:bottom}, no upper
+     * layer) at {@code work/merged}. {@code layers} lowest first. Everything is unmounted after.
+     */
+    public static List<String> manifestOfOverlay(List<Path> layers, Path work) throws IOException, InterruptedException {
+        if (layers.size() == 1) { // overlayfs wants two lower layers; one shows as the image itself
+            return manifestOfImage(layers.get(0), work.resolve("layer0"));
+        }
+        List<KernelMount> mounts = new ArrayList<>();
+        Path merged = work.resolve("merged");
+        try {
+            StringBuilder lower = new StringBuilder();
+            for (int i = 0; i < layers.size(); i++) {
+                KernelMount m = mount(layers.get(i), List.of(), work.resolve("layer" + i));
+                mounts.add(m);
+                lower.insert(0, m.mountpoint + (i == 0 ? "" : ":"));
+            }
+            Files.createDirectories(merged);
+            run(List.of("mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + lower, merged.toString()), Map.of(), null);
+            try {
+                return manifest(merged);
+            } finally {
+                run(List.of("umount", merged.toString()), Map.of(), null);
+            }
+        } finally {
+            for (KernelMount m : mounts) {
+                m.close();
+            }
+        }
+    }
+
     static KernelMount mount(Path image, List<Path> extraDevices, Path mountpoint) throws IOException, InterruptedException {
         Files.createDirectories(mountpoint);
         KernelMount m = new KernelMount(mountpoint, new ArrayList<>());
