@@ -32,7 +32,9 @@ public class MountCommand implements Callable<Integer> {
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Parameters(arity = "2..*", paramLabel = "IMAGE DIR", description = "an EROFS image file and the existing empty directory "
-            + "to mount it on; repeat the pair to serve several images from this one process")
+            + "to mount it on; repeat the pair to serve several images from this one process. IMAGE may be a comma-separated "
+            + "stack of layers, lowest first (base.erofs,app.erofs), merged as overlayfs would merge them (whiteouts, opaque "
+            + "directories) but inside this daemon")
     List<String> pairs = new ArrayList<>();
 
     @Option(names = "--device", paramLabel = "BLOB",
@@ -70,7 +72,7 @@ public class MountCommand implements Callable<Integer> {
     @Option(names = "--stats", description = "print, at exit, how many FUSE requests of each kind were served and what sharing did")
     boolean stats;
 
-    private record Served(Path image, Path dir, ErofsImage erofs, FuseSession session) {
+    private record Served(String image, Path dir, FuseSession session) {
     }
 
     private final List<Served> served = new ArrayList<>();
@@ -101,29 +103,45 @@ public class MountCommand implements Callable<Integer> {
         sharing = ContentSharing.withStore(storeDir, budget, options);
         try {
             for (int i = 0; i < count; i++) {
-                Path image = Path.of(pairs.get(2 * i));
+                String image = pairs.get(2 * i);
                 Path dir = Path.of(pairs.get(2 * i + 1));
-                ImageOptions.requireFile(image, "image");
+                List<Path> layers = new ArrayList<>();
+                for (String layer : image.split(",", -1)) {
+                    if (layer.isBlank()) {
+                        throw usage("'" + image + "' has an empty layer; a stack is LOWEST,...,TOP with no empty entries");
+                    }
+                    layers.add(Path.of(layer));
+                }
+                if (layers.size() > 1 && !devices.isEmpty()) {
+                    throw usage("--device applies to a single IMAGE, not to a stack of layers");
+                }
+                List<ErofsImage> images = new ArrayList<>();
+                List<String> keys = new ArrayList<>();
+                for (Path layer : layers) {
+                    ImageOptions.requireFile(layer, "image");
+                    images.add(open(layer));
+                    keys.add(ContentSharing.fileKey(layer));
+                }
                 for (Path d : devices) {
                     ImageOptions.requireFile(d, "device");
                 }
-                Path real = image.toRealPath();
-                ErofsImage shared = opened.get(real);
-                ErofsImage erofs = shared != null ? shared : ErofsImage.open(image, devices); // one per file, for all its mounts
-                opened.putIfAbsent(real, erofs);
-                try {
-                    ErofsFilesystem fs = new ErofsFilesystem(erofs, sharing, ContentSharing.fileKey(image));
-                    FuseSession session = FuseSession.mount(fs, dir, "erofs", image.toAbsolutePath().toString(), perMount,
-                            InitNegotiation.Options.defaults());
-                    served.add(new Served(image, dir, erofs, session));
-                    System.err.printf("mounted %s at %s; regular files: %s%n", image, dir, fs.mode());
-                } catch (IOException | RuntimeException e) {
-                    if (shared == null) {
-                        opened.remove(real);
-                        erofs.close();
-                    }
-                    throw e;
+                dev.csierofs.fuse.FuseFilesystem fs;
+                String mode;
+                if (layers.size() == 1) {
+                    ErofsFilesystem one = new ErofsFilesystem(images.get(0), sharing, keys.get(0));
+                    fs = one;
+                    mode = one.mode();
+                } else {
+                    var stack = new dev.csierofs.fs.OverlayFilesystem(images, sharing, keys);
+                    fs = stack;
+                    mode = stack.mode();
                 }
+                // the mount table shows the layers lowest first, joined by colons (its source field takes no commas)
+                String source = String.join(":", layers.stream().map(p -> p.toAbsolutePath().toString()).toList());
+                FuseSession session = FuseSession.mount(fs, dir, "erofs", source, perMount, InitNegotiation.Options.defaults());
+                served.add(new Served(image, dir, session));
+                System.err.printf("mounted %s at %s; regular files: %s%n", layers.size() == 1 ? image
+                        : layers.size() + " layers " + image, dir, mode);
             }
         } catch (Exception e) {
             stopAll(java.time.Duration.ZERO, false); // nothing half-done: what was mounted goes again
@@ -156,6 +174,17 @@ public class MountCommand implements Callable<Integer> {
         }
         finish();
         return 0;
+    }
+
+    /** The image at {@code file}: opened once per file for all the mounts and stacks of this process. */
+    private ErofsImage open(Path file) throws IOException {
+        Path real = file.toRealPath();
+        ErofsImage shared = opened.get(real);
+        if (shared == null) {
+            shared = ErofsImage.open(file, devices);
+            opened.put(real, shared);
+        }
+        return shared;
     }
 
     private picocli.CommandLine.ParameterException usage(String message) {

@@ -202,6 +202,23 @@ class CliIT {
         assertTrue(dev.csierofs.sys.Mounts.at(fuse.toRealPath().toString()).isEmpty(), "SIGTERM left the mount behind");
     }
 
+    /** A comma-separated IMAGE is a stack of layers, lowest first, reading like the kernel's overlayfs of them. */
+    @Test
+    void mountServesAStackOfLayersLikeKernelOverlayfs(@TempDir Path tmp) throws Exception {
+        Path fuse = Files.createDirectory(tmp.resolve("fuse"));
+        List<Path> layers = List.of(Fixtures.image("deb15-lz4hc"), SAMPLE);
+        Process p = startMount(Path.of(layers.get(0) + "," + layers.get(1)), fuse);
+        try {
+            dev.csierofs.erofs.FixtureManifestTest.assertManifestsEqual("two layers over FUSE",
+                    dev.csierofs.erofs.KernelMount.manifestOfOverlay(layers, tmp.resolve("kernel")), manifest(fuse));
+            assertTrue(Files.readString(fuse.resolveSibling("fuse.log")).contains("2 layers"), "the log names the stack");
+        } finally {
+            p.destroy();
+            assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "mount did not exit on SIGTERM");
+        }
+        assertTrue(dev.csierofs.sys.Mounts.at(fuse.toRealPath().toString()).isEmpty(), "SIGTERM left the mount behind");
+    }
+
     /**
      * SIGTERM with a file open: the mount leaves the tree at once, the open file can still be
      * read in full during the grace period, and its close lets the daemon end cleanly.
