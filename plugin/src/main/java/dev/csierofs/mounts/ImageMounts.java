@@ -4,6 +4,8 @@ import dev.csierofs.cas.Digest;
 import dev.csierofs.erofs.ErofsImage;
 import dev.csierofs.fs.ContentSharing;
 import dev.csierofs.fs.ErofsFilesystem;
+import dev.csierofs.fs.OverlayFilesystem;
+import dev.csierofs.fuse.FuseFilesystem;
 import dev.csierofs.fuse.FuseSession;
 import dev.csierofs.fuse.InitNegotiation;
 import dev.csierofs.volumes.InvalidVolumeException;
@@ -20,8 +22,9 @@ import java.util.Map;
 import java.util.logging.Logger;
 
 /**
- * One FUSE mount per distinct image on the node, shared by every volume that shows it (volumes
- * are bind mounts of it), counted by reference and unmounted when the last volume goes.
+ * One FUSE mount per distinct image, or stack of layers, on the node, shared by every volume that
+ * shows it (volumes are bind mounts of it), counted by reference and unmounted a grace period
+ * after the last volume goes. A stack is merged inside the daemon ({@link OverlayFilesystem}).
  */
 public final class ImageMounts implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ImageMounts.class.getName());
@@ -40,20 +43,20 @@ public final class ImageMounts implements AutoCloseable {
     /** Digests of local image files already checked, by (path, size, mtime): hashing is done once. */
     private final Map<String, Digest> checked = new java.util.concurrent.ConcurrentHashMap<>();
 
-    /** A mounted image and how many volumes use it. */
+    /** A mounted image (or stack) and how many volumes use it. */
     public static final class Mounted {
         final String key;
         final Path path;
-        final ErofsImage image;
+        final List<ErofsImage> images;
         final FuseSession session;
         int refs;
         /** The pending unmount of an unused mount; cancelled when a volume takes it again. */
         java.util.concurrent.ScheduledFuture<?> unmount;
 
-        Mounted(String key, Path path, ErofsImage image, FuseSession session) {
+        Mounted(String key, Path path, List<ErofsImage> images, FuseSession session) {
             this.key = key;
             this.path = path;
-            this.image = image;
+            this.images = List.copyOf(images);
             this.session = session;
         }
 
@@ -66,8 +69,33 @@ public final class ImageMounts implements AutoCloseable {
             return key;
         }
 
-        public ErofsImage image() {
-            return image;
+        /** The images, lowest layer first. */
+        public List<ErofsImage> images() {
+            return images;
+        }
+
+        /** Bytes of all layers' filesystems (NodeGetVolumeStats). */
+        public long bytes() {
+            return images.stream().mapToLong(i -> i.superblock().blocks() * i.superblock().blockSize()).sum();
+        }
+
+        /** Inodes of all layers (an upper entry hiding a lower one counts both). */
+        public long inodes() {
+            return images.stream().mapToLong(i -> i.superblock().inos()).sum();
+        }
+
+        private void closeImages() throws IOException {
+            IOException failure = null;
+            for (ErofsImage i : images) {
+                try {
+                    i.close();
+                } catch (IOException e) {
+                    failure = e;
+                }
+            }
+            if (failure != null) {
+                throw failure;
+            }
         }
     }
 
@@ -105,29 +133,37 @@ public final class ImageMounts implements AutoCloseable {
         }
     }
 
-    /** The node-wide key of a layer: its file and devices (a file's content is what it is now). */
-    public static String key(VolumeSource.Layer layer) {
-        return layer.file() + (layer.devices().isEmpty() ? "" : "+" + layer.devices());
+    /** The node-wide key of a stack: its files and devices, lowest first (a file's content is what it is now). */
+    public static String key(List<VolumeSource.Layer> layers) {
+        StringBuilder k = new StringBuilder();
+        for (VolumeSource.Layer layer : layers) {
+            k.append(k.isEmpty() ? "" : "\n").append(layer.file()).append(layer.devices().isEmpty() ? "" : "+" + layer.devices());
+        }
+        return k.toString();
     }
 
     /**
-     * The mount of {@code layer}, made if needed, with one more reference. A digest given in the
-     * volume context is checked against the file first (once per file version).
+     * The mount of {@code layers} (one image, or a stack lowest first; local files), made if
+     * needed, with one more reference. Digests given in the volume context are checked against
+     * the files first (once per file version).
      */
-    public Mounted acquire(VolumeSource.Layer layer) throws IOException, InvalidVolumeException {
-        if (layer.digest().isPresent()) {
-            // outside the lock: hashing a large image must not hold up other volumes' publishes
-            Digest actual = digestOf(layer.file());
-            if (!actual.equals(layer.digest().get())) {
-                throw new InvalidVolumeException("'digest': " + layer.file() + " is " + actual + ", not " + layer.digest().get());
+    public Mounted acquire(List<VolumeSource.Layer> layers) throws IOException, InvalidVolumeException {
+        for (VolumeSource.Layer layer : layers) {
+            if (layer.digest().isPresent()) {
+                // outside the lock: hashing a large image must not hold up other volumes' publishes
+                Digest actual = digestOf(layer.file());
+                if (!actual.equals(layer.digest().get())) {
+                    throw new InvalidVolumeException("'" + (layers.size() == 1 ? VolumeSource.DIGEST : VolumeSource.DIGESTS) + "': "
+                            + layer.file() + " is " + actual + ", not " + layer.digest().get());
+                }
             }
         }
-        String key = key(layer);
+        String key = key(layers);
         Mounted m = take(key);
         if (m != null) {
             return m;
         }
-        Mounted made = mount(key, layer); // outside the lock as well; two racing publishers may both mount
+        Mounted made = mount(key, layers); // outside the lock as well; two racing publishers may both mount
         synchronized (this) {
             m = take(key);
             if (m == null) {
@@ -157,13 +193,13 @@ public final class ImageMounts implements AutoCloseable {
     private void discard(Mounted m) {
         try {
             m.session.stop(Duration.ZERO);
-            m.image.close();
+            m.closeImages();
         } catch (IOException e) {
             LOG.warning("unmounting the spare mount " + m.path + ": " + e.getMessage());
         }
     }
 
-    private Mounted mount(String key, VolumeSource.Layer layer) throws IOException {
+    private Mounted mount(String key, List<VolumeSource.Layer> layers) throws IOException {
         Path at = dir.resolve(Digest.of(Digest.sha256().digest(key.getBytes(java.nio.charset.StandardCharsets.UTF_8))).hex()
                 .substring(0, 16) + "-" + generation.incrementAndGet());
         // a mount left by an earlier plugin process: its connection ended with that process, and
@@ -172,14 +208,35 @@ public final class ImageMounts implements AutoCloseable {
             dev.csierofs.sys.Libc.umount2(at.toString(), dev.csierofs.sys.Libc.MNT_DETACH);
         }
         Files.createDirectories(at);
-        ErofsImage image = ErofsImage.open(layer.file(), layer.devices());
+        List<ErofsImage> images = new java.util.ArrayList<>();
         try {
-            ErofsFilesystem fs = new ErofsFilesystem(image, sharing, ContentSharing.fileKey(layer.file()));
-            FuseSession session = FuseSession.mount(fs, at, "erofs", layer.file().toString(), 2, InitNegotiation.Options.defaults());
-            LOG.info("mounted " + layer.file() + " at " + at + "; regular files: " + fs.mode());
-            return new Mounted(key, at, image, session);
+            List<String> keys = new java.util.ArrayList<>();
+            for (VolumeSource.Layer layer : layers) {
+                images.add(ErofsImage.open(layer.file(), layer.devices()));
+                keys.add(ContentSharing.fileKey(layer.file()));
+            }
+            FuseFilesystem fs;
+            String mode;
+            if (images.size() == 1) {
+                ErofsFilesystem one = new ErofsFilesystem(images.get(0), sharing, keys.get(0));
+                fs = one;
+                mode = one.mode();
+            } else {
+                OverlayFilesystem stack = new OverlayFilesystem(images, sharing, keys);
+                fs = stack;
+                mode = stack.mode();
+            }
+            // the mount table's source field takes no commas: layers are joined by colons, lowest first
+            String source = String.join(":", layers.stream().map(l -> l.file().toString()).toList());
+            FuseSession session = FuseSession.mount(fs, at, "erofs", source, 2, InitNegotiation.Options.defaults());
+            LOG.info("mounted " + (layers.size() == 1 ? source : layers.size() + " layers " + source) + " at " + at
+                    + "; regular files: " + mode);
+            return new Mounted(key, at, images, session);
         } catch (IOException | RuntimeException e) {
-            image.close();
+            for (ErofsImage i : images) {
+                i.close();
+            }
+            Files.deleteIfExists(at);
             throw e;
         }
     }
@@ -208,7 +265,7 @@ public final class ImageMounts implements AutoCloseable {
         byKey.remove(m.key);
         try {
             m.session.stop(Duration.ofSeconds(5));
-            m.image.close();
+            m.closeImages();
             Files.deleteIfExists(m.path);
             LOG.info("unmounted " + m.path + " (no volume uses it)");
         } catch (IOException e) {

@@ -138,12 +138,10 @@ public final class Volumes {
     public void publish(String volumeId, Path target, Map<String, String> context)
             throws InvalidVolumeException, ConflictException, UnsupportedVolumeException, IOException {
         VolumeSource source = VolumeSource.parse(context, imageRoot);
-        if (source.layers().size() != 1) {
-            throw new UnsupportedVolumeException("layer stacks ('layers' with more than one entry) are not served yet");
-        }
-        VolumeSource.Layer layer = source.layers().get(0);
-        if (!layer.isLocal()) {
-            throw new UnsupportedVolumeException("https:// sources are not served yet; put the image under the image root");
+        for (VolumeSource.Layer layer : source.layers()) {
+            if (!layer.isLocal()) {
+                throw new UnsupportedVolumeException("https:// sources are not served yet; put the image under the image root");
+            }
         }
         synchronized (lock(target)) {
             Published p = byTarget.get(target);
@@ -157,7 +155,7 @@ public final class Volumes {
             if (!Mounts.at(target.toString()).isEmpty()) {
                 throw new ConflictException(target + " already has something mounted on it");
             }
-            ImageMounts.Mounted m = mounts.acquire(layer);
+            ImageMounts.Mounted m = mounts.acquire(source.layers());
             boolean created = false;
             try {
                 if (!Files.isDirectory(target)) {
@@ -177,7 +175,8 @@ public final class Volumes {
                 throw e;
             }
             byTarget.put(target, new Published(volumeId, source, m.key()));
-            LOG.info("published " + volumeId + " at " + target + " (" + layer.describe() + ")");
+            LOG.info("published " + volumeId + " at " + target + " (" + String.join(", ", source.layers().stream()
+                    .map(VolumeSource.Layer::describe).toList()) + ")");
         }
     }
 
@@ -249,7 +248,6 @@ public final class Volumes {
         if (m == null) {
             return new Stats(0, 0, "the image mount of this volume is gone");
         }
-        var sb = m.image().superblock();
         String abnormal = null;
         try {
             Files.readAttributes(target, java.nio.file.attribute.BasicFileAttributes.class);
@@ -259,7 +257,7 @@ public final class Volumes {
         } catch (IOException e) {
             abnormal = "the volume does not answer: " + e.getMessage();
         }
-        return new Stats(sb.blocks() * sb.blockSize(), sb.inos(), abnormal);
+        return new Stats(m.bytes(), m.inodes(), abnormal);
     }
 
     /** The published targets (tests, metrics, state). */

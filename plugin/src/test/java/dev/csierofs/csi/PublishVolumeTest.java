@@ -108,6 +108,38 @@ class PublishVolumeTest {
         }
     }
 
+    /** A two-layer volume reads like the kernel's overlayfs of the kernel's mounts of its layers; volumes of one stack share its mount. */
+    @Test
+    void publishesALayerStackMergedInsideTheDaemon() throws Exception {
+        Path root = Files.createDirectories(imageRoot).toRealPath();
+        Path base = Files.copy(Fixtures.image("deb15-lz4hc"), root.resolve("base.erofs"), StandardCopyOption.REPLACE_EXISTING);
+        Path top = Files.copy(Path.of("../examples/sample.erofs"), root.resolve("sample.erofs"), StandardCopyOption.REPLACE_EXISTING);
+        String digests = "sha256:" + HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(base))) + ",sha256:"
+                + HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(top)));
+        Path kubelet = Files.createTempDirectory("kubelet").toRealPath();
+        Path t1 = kubelet.resolve("pods/uid-1/volumes/kubernetes.io~csi/app/mount");
+        Path t2 = kubelet.resolve("pods/uid-2/volumes/kubernetes.io~csi/app/mount");
+        Path t3 = kubelet.resolve("pods/uid-3/volumes/kubernetes.io~csi/base/mount");
+        List<String> expected = dev.csierofs.erofs.KernelMount.manifestOfOverlay(List.of(base, top), kubelet.resolve("kernel"));
+        try (UnixSocketClient c = new UnixSocketClient(socket)) {
+            Map<String, String> stack = Map.of("layers", "base.erofs, sample.erofs", "digests", digests);
+            c.node().nodePublishVolume(publish("app-1", t1, stack).build());
+            c.node().nodePublishVolume(publish("app-2", t2, stack).build());
+            c.node().nodePublishVolume(publish("base-1", t3, Map.of("image", "base.erofs")).build());
+            assertEquals(expected, Fixtures.manifestOfTree(t1), "the stack reads as the kernel's overlayfs of its layers");
+            assertEquals(expected, Fixtures.manifestOfTree(t2));
+            assertEquals(2, state.mounts().count(), "one FUSE mount for the stack (shared by two volumes), one for the lone layer");
+            var stats = c.node().nodeGetVolumeStats(dev.csierofs.csi.v1.NodeGetVolumeStatsRequest.newBuilder()
+                    .setVolumeId("app-1").setVolumePath(t1.toString()).build());
+            assertEquals(Files.size(base) + Files.size(top), stats.getUsage(0).getTotal(), "bytes: both layers' blocks");
+            for (var v : List.of(Map.entry("app-1", t1), Map.entry("app-2", t2), Map.entry("base-1", t3))) {
+                c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId(v.getKey())
+                        .setTargetPath(v.getValue().toString()).build());
+            }
+            assertEquals(0, state.mounts().count());
+        }
+    }
+
     @Test
     void badRequestsGetTheSpecsCodesAndLeaveNothingBehind() throws Exception {
         Path root = Files.createDirectories(imageRoot).toRealPath();
@@ -125,8 +157,9 @@ class PublishVolumeTest {
                     publish("v", t, Map.of("image", "../sample.erofs")).build())));
             assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodePublishVolume(
                     publish("v", t, Map.of("image", "sample.erofs", "digest", "sha256:" + "00".repeat(32))).build())), "wrong digest");
-            assertEquals(Status.Code.UNIMPLEMENTED, code(() -> c.node().nodePublishVolume(
-                    publish("v", t, Map.of("layers", "sample.erofs,sample.erofs")).build())));
+            assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodePublishVolume(
+                    publish("v", t, Map.of("layers", "sample.erofs,sample.erofs", "digests", "sha256:" + "00".repeat(32) + ",sha256:"
+                            + "11".repeat(32))).build())), "wrong layer digests");
             assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> c.node().nodeUnpublishVolume(
                     NodeUnpublishVolumeRequest.newBuilder().setTargetPath(t.toString()).build())));
             c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId("never").setTargetPath(t.toString()).build());

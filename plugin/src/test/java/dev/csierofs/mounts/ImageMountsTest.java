@@ -25,12 +25,12 @@ class ImageMountsTest {
         Files.copy(Path.of("../examples/sample.erofs"), root.resolve("sample.erofs"));
         VolumeSource.Layer layer = VolumeSource.parse(Map.of("image", "sample.erofs"), root).layers().get(0);
         try (ImageMounts mounts = new ImageMounts(tmp.resolve("mounts"), ContentSharing.none(), Duration.ofMillis(700))) {
-            ImageMounts.Mounted first = mounts.acquire(layer);
+            ImageMounts.Mounted first = mounts.acquire(List.of(layer));
             String at = first.path().toRealPath().toString();
             mounts.release(first.key());
             Thread.sleep(200);
             assertEquals(1, Mounts.at(at).size(), "still mounted within the grace period");
-            ImageMounts.Mounted again = mounts.acquire(layer);
+            ImageMounts.Mounted again = mounts.acquire(List.of(layer));
             assertSame(first, again, "taken again: the same mount, not a new one");
             Thread.sleep(1000);
             assertEquals(1, Mounts.at(at).size(), "in use: the earlier pending unmount was cancelled");
