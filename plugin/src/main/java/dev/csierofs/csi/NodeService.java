@@ -46,7 +46,8 @@ public class NodeService extends NodeGrpc.NodeImplBase {
             VolumeCapability cap = r.getVolumeCapability();
             require(!cap.hasBlock(), "block volumes are not supported: EROFS images are served as file systems (mount access type)");
             require(cap.hasMount(), "volume_capability needs the mount access type");
-            require(r.getReadonly(), "these volumes are read-only images: set readOnly: true on the volume");
+            require(r.getReadonly() || config.writableRequests().equals("read-only"),
+                    "these volumes are read-only images: set readOnly: true on the volume");
             Path target = Path.of(r.getTargetPath());
             require(target.isAbsolute(), "target_path must be absolute: " + r.getTargetPath());
             state.volumes().publish(r.getVolumeId(), target, r.getVolumeContextMap());

@@ -32,6 +32,13 @@ public interface PluginConfig {
     @WithDefault("5m")
     java.time.Duration unmountGrace();
 
+    /**
+     * What a publish asking for readonly=false gets: {@code refuse} (INVALID_ARGUMENT), or
+     * {@code read-only}: published read-only all the same (csi-sanity cannot ask for read-only).
+     */
+    @WithDefault("refuse")
+    String writableRequests();
+
     /** Where volume state, the content store and downloaded layers live. */
     @WithDefault("/var/lib/csi-driver-erofs")
     Path stateDir();

@@ -35,6 +35,9 @@ public class PluginMain implements QuarkusApplication {
               --unmount-grace DURATION  how long an image mount no volume uses stays (env CSI_UNMOUNT_GRACE; default 5m)
               --store-budget SIZE       disk the content store may use, e.g. 50G (env CSI_STORE_BUDGET; default 10G)
               --metrics-port PORT       /q/metrics and /q/health (env CSI_METRICS_PORT; default 9808)
+              --writable-requests MODE  publishes asking for readonly=false: refuse (INVALID_ARGUMENT), or read-only
+                                        (publish read-only anyway, for conformance tools such as csi-sanity that
+                                        cannot ask for read-only) (env CSI_WRITABLE_REQUESTS; default refuse)
               -h, --help                this text
             """;
     /** CSI: at most 63 characters, starting and ending alphanumeric, with dashes, dots and alphanumerics between. */
@@ -46,7 +49,8 @@ public class PluginMain implements QuarkusApplication {
             "--image-root", "csi.image-root",
             "--unmount-grace", "csi.unmount-grace",
             "--store-budget", "csi.store-budget",
-            "--metrics-port", "quarkus.management.port");
+            "--metrics-port", "quarkus.management.port",
+            "--writable-requests", "csi.writable-requests");
     /** Held for the life of the process: a second plugin on the same socket would take it over. */
     private static FileChannel socketLock;
 
@@ -138,6 +142,10 @@ public class PluginMain implements QuarkusApplication {
             } catch (IllegalArgumentException e) {
                 throw new UsageException(e.getMessage());
             }
+        }
+        String writable = props.getOrDefault("csi.writable-requests", env.getOrDefault("CSI_WRITABLE_REQUESTS", "refuse"));
+        if (!writable.equals("refuse") && !writable.equals("read-only")) {
+            throw new UsageException("--writable-requests must be refuse or read-only, got " + writable);
         }
         String port = props.getOrDefault("quarkus.management.port", "9808");
         if (!port.matches("[0-9]{1,5}") || Integer.parseInt(port) > 65535) {

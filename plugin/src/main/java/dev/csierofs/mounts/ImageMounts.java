@@ -242,27 +242,36 @@ public final class ImageMounts implements AutoCloseable {
     }
 
     /** One volume less; after the last one the image is unmounted once the grace period passes unused. */
-    public synchronized void release(String key) {
-        Mounted m = byKey.get(key);
-        if (m == null || --m.refs > 0) {
-            return;
+    public void release(String key) {
+        Mounted gone;
+        synchronized (this) {
+            Mounted m = byKey.get(key);
+            if (m == null || --m.refs > 0) {
+                return;
+            }
+            if (!grace.isZero()) {
+                m.unmount = reaper.schedule(() -> unmountIfUnused(key), grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                return;
+            }
+            gone = byKey.remove(key);
         }
-        if (grace.isZero()) {
-            unmount(m);
-        } else {
-            m.unmount = reaper.schedule(() -> unmountIfUnused(key), grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
-        }
+        stop(gone); // outside the lock: it may wait for open files, and other volumes' publishes must not
     }
 
-    private synchronized void unmountIfUnused(String key) {
-        Mounted m = byKey.get(key);
-        if (m != null && m.refs == 0) {
-            unmount(m);
+    private void unmountIfUnused(String key) {
+        Mounted gone;
+        synchronized (this) {
+            Mounted m = byKey.get(key);
+            if (m == null || m.refs != 0) {
+                return;
+            }
+            gone = byKey.remove(key);
         }
+        stop(gone);
     }
 
-    private void unmount(Mounted m) {
-        byKey.remove(m.key);
+    /** Ends a mount already taken out of the table. */
+    private void stop(Mounted m) {
         try {
             m.session.stop(Duration.ofSeconds(5));
             m.closeImages();
@@ -302,11 +311,26 @@ public final class ImageMounts implements AutoCloseable {
         return d;
     }
 
+    /** Unmounts everything, all mounts at once (each may wait up to its grace for open files). */
     @Override
-    public synchronized void close() {
+    public void close() {
         reaper.shutdownNow();
-        for (Mounted m : List.copyOf(byKey.values())) {
-            unmount(m);
+        List<Mounted> all;
+        synchronized (this) {
+            all = List.copyOf(byKey.values());
+            byKey.clear();
+        }
+        List<Thread> stoppers = new java.util.ArrayList<>();
+        for (Mounted m : all) {
+            stoppers.add(Thread.ofPlatform().name("unmount-" + m.path.getFileName()).start(() -> stop(m)));
+        }
+        for (Thread t : stoppers) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
         }
     }
 }

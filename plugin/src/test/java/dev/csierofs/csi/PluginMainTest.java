@@ -47,6 +47,12 @@ class PluginMainTest {
         e = assertThrows(PluginMain.UsageException.class,
                 () -> PluginMain.properties(new String[] {"--node-id", "n", "--metrics-port", "http"}, Map.of()));
         assertTrue(e.getMessage().contains("--metrics-port"), e.getMessage());
+        e = assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"--node-id", "n", "--writable-requests", "allow"}, Map.of()));
+        assertTrue(e.getMessage().contains("refuse or read-only"), e.getMessage());
+        e = assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"--node-id", "n"}, Map.of("CSI_WRITABLE_REQUESTS", "yes")));
+        assertTrue(e.getMessage().contains("--writable-requests"), e.getMessage());
         e = assertThrows(PluginMain.UsageException.class, () -> PluginMain.properties(new String[] {"--endpoint", "tcp://x:1"}, Map.of()));
         assertTrue(e.getMessage().contains("unix:///"), e.getMessage());
         e = assertThrows(PluginMain.UsageException.class, () -> PluginMain.properties(new String[] {"--node-id"}, Map.of()));

@@ -31,10 +31,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class PluginRestartIT {
     private static final Path ROOT = Path.of(System.getProperty("project.root", "..")).toAbsolutePath().normalize();
 
-    private static Process serve(Path tmp, Path socket) throws Exception {
-        Process p = new ProcessBuilder(ROOT.resolve("bin/csi-driver-erofs").toString(), "serve", "--endpoint", "unix://" + socket,
-                "--node-id", "it-node", "--state-dir", tmp.resolve("state").toString(), "--image-root", tmp.resolve("images").toString(),
-                "--metrics-port", "0")
+    private static Process serve(Path tmp, Path socket, String... more) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("bin/csi-driver-erofs").toString(), "serve", "--endpoint",
+                "unix://" + socket, "--node-id", "it-node", "--state-dir", tmp.resolve("state").toString(), "--image-root",
+                tmp.resolve("images").toString(), "--metrics-port", "0"));
+        cmd.addAll(List.of(more));
+        Process p = new ProcessBuilder(cmd)
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(tmp.resolve("serve.log").toFile())).start();
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (true) {
@@ -91,15 +93,17 @@ class PluginRestartIT {
             assertThrows(IOException.class, () -> Files.readAllBytes(targets.get(0).resolve("etc/sample.conf")),
                     "with the plugin gone the old mount cannot serve");
 
-            plugin = serve(tmp, socket);
+            plugin = serve(tmp, socket, "--writable-requests", "read-only");
             for (Path t : targets) {
                 assertEquals(expected, Fixtures.manifestOfTree(t), "published again after the restart: " + t + "; the plugin said:\n"
                         + Files.readString(tmp.resolve("serve.log")));
             }
             Path fresh = Files.createDirectories(tmp.resolve("pods/uid-new/volumes/kubernetes.io~csi/pv")).resolve("mount");
             try (UnixSocketClient c = new UnixSocketClient(socket.toString())) {
-                c.node().nodePublishVolume(publish("vol-new", fresh));
+                // as csi-sanity asks: readonly=false, published read-only all the same with --writable-requests read-only
+                c.node().nodePublishVolume(publish("vol-new", fresh).toBuilder().setReadonly(false).build());
                 assertEquals(expected, Fixtures.manifestOfTree(fresh));
+                assertTrue(Mounts.top(fresh.toString()).orElseThrow().hasMountOption("ro"), "published read-only");
                 for (int i = 0; i < 3; i++) {
                     c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId("vol-" + i)
                             .setTargetPath(targets.get(i).toString()).build());
