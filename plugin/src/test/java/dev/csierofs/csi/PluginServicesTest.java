@@ -80,6 +80,10 @@ class PluginServicesTest {
         HttpResponse<String> h = http.send(HttpRequest.newBuilder(health.toURI()).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, h.statusCode(), h.body());
         assertTrue(h.body().contains("\"UP\""), h.body());
+        HttpResponse<String> ready = http.send(HttpRequest.newBuilder(health.toURI().resolve("health/ready")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, ready.statusCode(), ready.body());
+        assertTrue(ready.body().contains("volume-state-recovered"), "readiness says the volume state is recovered: " + ready.body());
         try (UnixSocketClient c = new UnixSocketClient(socket)) {
             c.identity().probe(ProbeRequest.getDefaultInstance());
         }
