@@ -157,8 +157,11 @@ public final class HttpsFetcher implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InterruptedIOException("interrupted during GET " + url);
+            } catch (java.net.ConnectException e) {
+                throw new BlobFetchException(Failure.TRANSIENT, "GET " + describe(url, at) + ": cannot connect to " + at.getHost()
+                        + (at.getPort() < 0 ? "" : ":" + at.getPort()) + " (" + explain(e) + ")", e);
             } catch (IOException e) {
-                throw new BlobFetchException(Failure.TRANSIENT, "GET " + describe(url, at) + ": " + e, e);
+                throw new BlobFetchException(Failure.TRANSIENT, "GET " + describe(url, at) + ": " + explain(e), e);
             }
             int status = r.statusCode();
             if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
@@ -203,6 +206,16 @@ public final class HttpsFetcher implements AutoCloseable {
     private static String withoutQuery(URI u) {
         return u.getScheme() + "://" + u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort())
                 + (u.getRawPath() == null ? "" : u.getRawPath()) + (u.getRawQuery() == null ? "" : "?...");
+    }
+
+    /** The exception and its first message: HttpClient often wraps the one that says what happened ("Connection refused"). */
+    private static String explain(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t.getMessage() != null) {
+                return e.getClass().getSimpleName() + ": " + t.getMessage();
+            }
+        }
+        return e.getClass().getName();
     }
 
     private static void closeQuietly(Closeable c) {

@@ -34,6 +34,8 @@ public class PluginMain implements QuarkusApplication {
               --image-root DIR          where volumes' local images are (env CSI_IMAGE_ROOT; default /var/lib/csi-driver-erofs/images)
               --unmount-grace DURATION  how long an image mount no volume uses stays (env CSI_UNMOUNT_GRACE; default 5m)
               --store-budget SIZE       disk the content store may use, e.g. 50G (env CSI_STORE_BUDGET; default 10G)
+              --blob-budget SIZE        disk downloaded https:// images may use beyond those in use (env CSI_BLOB_BUDGET; default 20G)
+              --ca-file PEM             CA certificates trusted for https:// images besides the JVM's own (env CSI_CA_FILE)
               --metrics-port PORT       /q/metrics and /q/health (env CSI_METRICS_PORT; default 9808)
               -h, --help                this text
             """;
@@ -46,6 +48,8 @@ public class PluginMain implements QuarkusApplication {
             "--image-root", "csi.image-root",
             "--unmount-grace", "csi.unmount-grace",
             "--store-budget", "csi.store-budget",
+            "--blob-budget", "csi.blob-budget",
+            "--ca-file", "csi.ca-file",
             "--metrics-port", "quarkus.management.port");
     /** Held for the life of the process: a second plugin on the same socket would take it over. */
     private static FileChannel socketLock;
@@ -136,6 +140,23 @@ public class PluginMain implements QuarkusApplication {
             try {
                 props.put("csi.store-budget", Long.toString(dev.csierofs.tools.Sizes.parse(props.get("csi.store-budget"), "--store-budget")));
             } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
+        String blobBudget = props.getOrDefault("csi.blob-budget", env.get("CSI_BLOB_BUDGET")); // the environment's too: "20G"
+        if (blobBudget != null) {
+            try {
+                props.put("csi.blob-budget", Long.toString(dev.csierofs.tools.Sizes.parse(blobBudget,
+                        props.containsKey("csi.blob-budget") ? "--blob-budget" : "CSI_BLOB_BUDGET")));
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
+        String caFile = props.getOrDefault("csi.ca-file", env.getOrDefault("CSI_CA_FILE", ""));
+        if (!caFile.isBlank()) { // read now: a bad file is a start-up error, not a failure of every https:// volume
+            try {
+                dev.csierofs.blobs.HttpsFetcher.trusting(java.util.Optional.of(Path.of(caFile)));
+            } catch (IOException | java.nio.file.InvalidPathException e) {
                 throw new UsageException(e.getMessage());
             }
         }

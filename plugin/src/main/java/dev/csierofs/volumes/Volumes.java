@@ -1,5 +1,6 @@
 package dev.csierofs.volumes;
 
+import dev.csierofs.blobs.BlobStore;
 import dev.csierofs.mounts.ImageMounts;
 import dev.csierofs.sys.Errno;
 import dev.csierofs.sys.Libc;
@@ -26,8 +27,8 @@ import java.util.logging.Logger;
 public final class Volumes {
     private static final Logger LOG = Logger.getLogger(Volumes.class.getName());
 
-    /** A published target: which volume, from what, through which image mount. */
-    public record Published(String volumeId, VolumeSource source, String mountKey) {
+    /** A published target: which volume, from what, through which image mount, holding which downloaded blobs. */
+    public record Published(String volumeId, VolumeSource source, String mountKey, LocalLayers local) {
     }
 
     /** The target is already published with other arguments (ALREADY_EXISTS). */
@@ -46,6 +47,7 @@ public final class Volumes {
 
     private final Path imageRoot;
     private final ImageMounts mounts;
+    private final BlobStore blobs;
     private final Path records;
     private final Map<Path, Published> byTarget = new ConcurrentHashMap<>();
     private final Map<Path, Object> locks = new ConcurrentHashMap<>();
@@ -53,11 +55,13 @@ public final class Volumes {
     /**
      * {@code records}: a directory with one small file per published target (volume id, target,
      * volume context), written before a publish answers and deleted when it is unpublished, so a
-     * restarted plugin knows what it had published.
+     * restarted plugin knows what it had published. {@code blobs}: where {@code https://} layers
+     * are downloaded to.
      */
-    public Volumes(Path imageRoot, ImageMounts mounts, Path records) throws IOException {
+    public Volumes(Path imageRoot, ImageMounts mounts, BlobStore blobs, Path records) throws IOException {
         this.imageRoot = imageRoot;
         this.mounts = mounts;
+        this.blobs = blobs;
         this.records = Files.createDirectories(records);
     }
 
@@ -141,10 +145,6 @@ public final class Volumes {
         if (source.layers().size() != 1) {
             throw new UnsupportedVolumeException("layer stacks ('layers' with more than one entry) are not served yet");
         }
-        VolumeSource.Layer layer = source.layers().get(0);
-        if (!layer.isLocal()) {
-            throw new UnsupportedVolumeException("https:// sources are not served yet; put the image under the image root");
-        }
         synchronized (lock(target)) {
             Published p = byTarget.get(target);
             if (p != null) {
@@ -157,7 +157,15 @@ public final class Volumes {
             if (!Mounts.at(target.toString()).isEmpty()) {
                 throw new ConflictException(target + " already has something mounted on it");
             }
-            ImageMounts.Mounted m = mounts.acquire(layer);
+            // https:// layers become their downloaded blobs, held while the volume is published
+            LocalLayers local = LocalLayers.resolve(source.layers(), blobs);
+            ImageMounts.Mounted m;
+            try {
+                m = mounts.acquire(local.layers().get(0));
+            } catch (IOException | InvalidVolumeException | RuntimeException e) {
+                local.close();
+                throw e;
+            }
             boolean created = false;
             try {
                 if (!Files.isDirectory(target)) {
@@ -171,13 +179,14 @@ public final class Volumes {
                     Libc.umount2(target.toString(), Libc.MNT_DETACH);
                 }
                 mounts.release(m.key());
+                local.close();
                 if (created) {
                     Files.deleteIfExists(target);
                 }
                 throw e;
             }
-            byTarget.put(target, new Published(volumeId, source, m.key()));
-            LOG.info("published " + volumeId + " at " + target + " (" + layer.describe() + ")");
+            byTarget.put(target, new Published(volumeId, source, m.key(), local));
+            LOG.info("published " + volumeId + " at " + target + " (" + source.layers().get(0).describe() + ")");
         }
     }
 
@@ -212,6 +221,7 @@ public final class Volumes {
             if (p != null) {
                 byTarget.remove(target);
                 mounts.release(p.mountKey());
+                p.local().close();
                 LOG.info("unpublished " + p.volumeId() + " from " + target);
             }
         }

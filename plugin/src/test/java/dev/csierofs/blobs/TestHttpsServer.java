@@ -33,11 +33,16 @@ public final class TestHttpsServer implements AutoCloseable {
     public record Certificate(Path keystore, String password, Path pem) {
         private static final String PASSWORD = "test-only";
 
+        /** The one {@link #create} made in {@code dir}. */
+        public static Certificate in(Path dir) {
+            return new Certificate(dir.resolve("server.p12"), PASSWORD, dir.resolve("ca.pem"));
+        }
+
         /** Makes one with the JDK's keytool in {@code dir}. */
         public static Certificate create(Path dir) throws IOException, InterruptedException {
             Files.createDirectories(dir);
-            Path keystore = dir.resolve("server.p12");
-            Path pem = dir.resolve("ca.pem");
+            Path keystore = in(dir).keystore();
+            Path pem = in(dir).pem();
             Files.deleteIfExists(keystore);
             String keytool = Path.of(System.getProperty("java.home"), "bin", "keytool").toString();
             run(List.of(keytool, "-genkeypair", "-alias", "server", "-keyalg", "EC", "-groupname", "secp256r1",
