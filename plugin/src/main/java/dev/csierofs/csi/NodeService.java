@@ -1,5 +1,6 @@
 package dev.csierofs.csi;
 
+import dev.csierofs.blobs.BlobFetchException;
 import dev.csierofs.csi.v1.NodeGetCapabilitiesRequest;
 import dev.csierofs.csi.v1.NodeGetVolumeStatsRequest;
 import dev.csierofs.csi.v1.NodeGetVolumeStatsResponse;
@@ -21,13 +22,16 @@ import dev.csierofs.csi.v1.NodeGetInfoResponse;
 import dev.csierofs.csi.v1.NodeGrpc;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
 import jakarta.inject.Inject;
 
 /**
  * CSI Node: NodeGetInfo, NodeGetCapabilities (GET_VOLUME_STATS, VOLUME_CONDITION),
- * NodePublishVolume and NodeUnpublishVolume (read-only volumes of one local image so far),
- * NodeGetVolumeStats. Requests are validated
- * here, with the status codes the spec gives; the volume lifecycle is {@link Volumes}.
+ * NodePublishVolume and NodeUnpublishVolume (read-only volumes of one image, local or
+ * {@code https://}), NodeGetVolumeStats. Requests are validated here, with the status codes the
+ * spec gives; the volume lifecycle is {@link Volumes}. Volume calls are {@link Blocking}: they
+ * mount, hash and download, and Quarkus would otherwise run them on the event loop, where one
+ * download would hold up every other call (Probe included).
  */
 @GrpcService
 public class NodeService extends NodeGrpc.NodeImplBase {
@@ -38,6 +42,7 @@ public class NodeService extends NodeGrpc.NodeImplBase {
     NodeState state;
 
     @Override
+    @Blocking
     public void nodePublishVolume(NodePublishVolumeRequest r, StreamObserver<NodePublishVolumeResponse> out) {
         try {
             require(!r.getVolumeId().isEmpty(), "volume_id is required");
@@ -57,15 +62,42 @@ public class NodeService extends NodeGrpc.NodeImplBase {
             out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
         } catch (Volumes.ConflictException e) {
             out.onError(Status.ALREADY_EXISTS.withDescription(e.getMessage()).asRuntimeException());
-        } catch (Volumes.UnsupportedVolumeException e) {
-            out.onError(Status.UNIMPLEMENTED.withDescription(e.getMessage()).asRuntimeException());
+        } catch (BlobFetchException e) {
+            out.onError(statusOf(e).withDescription(e.getMessage()).asRuntimeException());
         } catch (Exception e) {
             out.onError(Status.INTERNAL.withDescription("publishing " + r.getVolumeId() + " at " + r.getTargetPath() + ": "
                     + e.getMessage()).asRuntimeException());
         }
     }
 
+    /**
+     * The code for an image that could not be downloaded. CSI lets NodePublishVolume return any
+     * canonical code (COs must handle all of them); its table names NOT_FOUND, ALREADY_EXISTS and
+     * FAILED_PRECONDITION for given conditions, the general table INVALID_ARGUMENT for malformed fields.
+     * <ul>
+     * <li>Digest mismatch: FAILED_PRECONDITION. The request is well formed; what the server serves
+     * now is not what it names, so retrying as is fails until the digest or the server is fixed,
+     * which is gRPC's definition of FAILED_PRECONDITION. INVALID_ARGUMENT means wrong whatever the
+     * system's state, which a server that changed its content does not fit.</li>
+     * <li>404/410: NOT_FOUND, the spec's "volume does not exist" (its source is not there).</li>
+     * <li>Network, timeouts, HTTP 5xx/408/429, a response cut short: UNAVAILABLE, retryable (kubelet
+     * retries with back-off; a later publish joins or repeats the download).</li>
+     * <li>Other HTTP statuses, a redirect to http://, an untrusted certificate: FAILED_PRECONDITION
+     * (fixed on the server or with --ca-file, not by retrying).</li>
+     * <li>A full disk: RESOURCE_EXHAUSTED.</li>
+     * </ul>
+     */
+    static Status statusOf(BlobFetchException e) {
+        return switch (e.failure()) {
+            case DIGEST_MISMATCH, REFUSED -> Status.FAILED_PRECONDITION;
+            case NOT_FOUND -> Status.NOT_FOUND;
+            case TRANSIENT -> Status.UNAVAILABLE;
+            case NO_SPACE -> Status.RESOURCE_EXHAUSTED;
+        };
+    }
+
     @Override
+    @Blocking
     public void nodeUnpublishVolume(NodeUnpublishVolumeRequest r, StreamObserver<NodeUnpublishVolumeResponse> out) {
         try {
             require(!r.getVolumeId().isEmpty(), "volume_id is required");
@@ -109,6 +141,7 @@ public class NodeService extends NodeGrpc.NodeImplBase {
 
     /** A read-only image: used = total, nothing available; abnormal when the volume no longer serves. */
     @Override
+    @Blocking
     public void nodeGetVolumeStats(NodeGetVolumeStatsRequest r, StreamObserver<NodeGetVolumeStatsResponse> out) {
         try {
             require(!r.getVolumeId().isEmpty(), "volume_id is required");

@@ -1,5 +1,7 @@
 package dev.csierofs.csi;
 
+import dev.csierofs.blobs.BlobStore;
+import dev.csierofs.blobs.HttpsFetcher;
 import dev.csierofs.fs.ContentSharing;
 import dev.csierofs.mounts.ImageMounts;
 import dev.csierofs.volumes.Volumes;
@@ -24,15 +26,24 @@ public class NodeState {
 
     private ContentSharing sharing;
     private ImageMounts mounts;
+    private BlobStore blobs;
     private Volumes volumes;
 
     synchronized Volumes volumes() {
         if (volumes == null) {
+            javax.net.ssl.SSLContext trust;
+            try {
+                trust = HttpsFetcher.trusting(config.caFile()); // first: a bad CA file leaves nothing half made
+            } catch (IOException e) {
+                throw new UncheckedIOException(e.getMessage(), e);
+            }
             try {
                 sharing = ContentSharing.withStore(config.stateDir().resolve("store"), config.storeBudget(),
                         ContentSharing.Options.defaults());
                 mounts = new ImageMounts(config.stateDir().resolve("mounts"), sharing, config.unmountGrace());
-                volumes = new Volumes(config.imageRoot(), mounts, config.stateDir().resolve("volumes"));
+                blobs = BlobStore.open(config.stateDir().resolve("blobs"), config.blobBudget(), new HttpsFetcher(trust,
+                        HttpsFetcher.CONNECT_TIMEOUT, HttpsFetcher.STALL_TIMEOUT));
+                volumes = new Volumes(config.imageRoot(), mounts, blobs, config.stateDir().resolve("volumes"));
                 registerGauges();
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot set up the state directory " + config.stateDir(), e);
@@ -48,24 +59,42 @@ public class NodeState {
      * latency come from the gRPC server metrics: grpc_server_processing_duration_seconds).
      */
     private void registerGauges() {
-        registry.gauge("csi_erofs_volumes_published", volumes, v -> v.published().size());
-        registry.gauge("csi_erofs_image_mounts", mounts, ImageMounts::count);
-        registry.gauge("csi_erofs_opens_passthrough", sharing, s -> s.stats().passthroughOpens());
-        registry.gauge("csi_erofs_opens_cached", sharing, s -> s.stats().cachedOpens());
-        registry.gauge("csi_erofs_shared_bytes", sharing, s -> s.stats().sharedBytes());
-        registry.gauge("csi_erofs_store_fallbacks", sharing, s -> s.stats().fallbacks());
-        registry.gauge("csi_erofs_page_cache_bytes", sharing, s -> s.stats().pageCacheBytes());
-        registry.gauge("csi_erofs_page_cache_hit_ratio", sharing, s -> s.stats().pageCacheHitRatio());
+        gauge("csi_erofs_volumes_published", volumes, v -> v.published().size());
+        gauge("csi_erofs_image_mounts", mounts, ImageMounts::count);
+        gauge("csi_erofs_opens_passthrough", sharing, s -> s.stats().passthroughOpens());
+        gauge("csi_erofs_opens_cached", sharing, s -> s.stats().cachedOpens());
+        gauge("csi_erofs_shared_bytes", sharing, s -> s.stats().sharedBytes());
+        gauge("csi_erofs_store_fallbacks", sharing, s -> s.stats().fallbacks());
+        gauge("csi_erofs_page_cache_bytes", sharing, s -> s.stats().pageCacheBytes());
+        gauge("csi_erofs_page_cache_hit_ratio", sharing, s -> s.stats().pageCacheHitRatio());
+        gauge("csi_erofs_blob_bytes", blobs, b -> b.stats().bytes());
+        gauge("csi_erofs_blob_budget_bytes", blobs, b -> b.stats().budget());
+        gauge("csi_erofs_blobs", blobs, b -> b.stats().blobs());
+        gauge("csi_erofs_blobs_held", blobs, b -> b.stats().held());
+        meters.add(io.micrometer.core.instrument.FunctionCounter.builder("csi_erofs_blob_downloads", blobs, b -> b.stats().downloads())
+                .description("downloads of https:// images completed and verified").register(registry));
+        meters.add(io.micrometer.core.instrument.FunctionCounter.builder("csi_erofs_blob_download_failures", blobs,
+                b -> b.stats().downloadFailures()).description("downloads that failed (network, HTTP status, digest mismatch)")
+                .register(registry));
+        meters.add(io.micrometer.core.instrument.FunctionCounter.builder("csi_erofs_blob_downloaded_bytes", blobs,
+                b -> b.stats().downloadedBytes()).register(registry));
         if (sharing.store() != null) {
             var store = sharing.store();
-            registry.gauge("csi_erofs_store_bytes", store, x -> x.stats().sizeBytes());
-            registry.gauge("csi_erofs_store_budget_bytes", store, x -> x.stats().budget());
-            registry.gauge("csi_erofs_store_files", store, x -> x.stats().files());
-            registry.gauge("csi_erofs_store_hits", store, x -> x.stats().hits());
-            registry.gauge("csi_erofs_store_misses", store, x -> x.stats().misses());
-            registry.gauge("csi_erofs_store_materialized_bytes", store, x -> x.stats().materializedBytes());
-            registry.gauge("csi_erofs_store_corrupt_files", store, x -> x.stats().corrupt());
+            gauge("csi_erofs_store_bytes", store, x -> x.stats().sizeBytes());
+            gauge("csi_erofs_store_budget_bytes", store, x -> x.stats().budget());
+            gauge("csi_erofs_store_files", store, x -> x.stats().files());
+            gauge("csi_erofs_store_hits", store, x -> x.stats().hits());
+            gauge("csi_erofs_store_misses", store, x -> x.stats().misses());
+            gauge("csi_erofs_store_materialized_bytes", store, x -> x.stats().materializedBytes());
+            gauge("csi_erofs_store_corrupt_files", store, x -> x.stats().corrupt());
         }
+    }
+
+    /** Meters this bean registered: removed at its end, so that a later application in the same JVM (tests) registers its own. */
+    private final java.util.List<io.micrometer.core.instrument.Meter> meters = new java.util.ArrayList<>();
+
+    private <T> void gauge(String name, T source, java.util.function.ToDoubleFunction<T> value) {
+        meters.add(io.micrometer.core.instrument.Gauge.builder(name, source, value).register(registry));
     }
 
     /** At start: publishes again what the previous process had published; Probe says ready after. */
@@ -92,6 +121,11 @@ public class NodeState {
         return mounts;
     }
 
+    synchronized BlobStore blobs() {
+        volumes();
+        return blobs;
+    }
+
     @PreDestroy
     synchronized void close() {
         // the image mounts end with this process (their FUSE connections do); the volume records
@@ -103,5 +137,10 @@ public class NodeState {
         if (sharing != null) {
             sharing.close();
         }
+        if (blobs != null) {
+            blobs.close();
+        }
+        meters.forEach(registry::remove);
+        meters.clear();
     }
 }

@@ -28,6 +28,13 @@ public interface PluginConfig {
     @WithDefault("10737418240")
     long storeBudget();
 
+    /** Disk the store of downloaded ({@code https://}) images may use, in bytes; blobs in use are kept beyond it. */
+    @WithDefault("21474836480")
+    long blobBudget();
+
+    /** PEM certificates trusted for {@code https://} sources in addition to the JVM's default certificate authorities. */
+    Optional<Path> caFile();
+
     /** How long an image mount that no volume uses stays mounted. */
     @WithDefault("5m")
     java.time.Duration unmountGrace();

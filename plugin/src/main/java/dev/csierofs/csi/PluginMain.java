@@ -34,6 +34,8 @@ public class PluginMain implements QuarkusApplication {
               --image-root DIR          where volumes' local images are (env CSI_IMAGE_ROOT; default /var/lib/csi-driver-erofs/images)
               --unmount-grace DURATION  how long an image mount no volume uses stays (env CSI_UNMOUNT_GRACE; default 5m)
               --store-budget SIZE       disk the content store may use, e.g. 50G (env CSI_STORE_BUDGET; default 10G)
+              --blob-budget SIZE        disk downloaded https:// images may use beyond those in use (env CSI_BLOB_BUDGET; default 20G)
+              --ca-file PEM             CA certificates trusted for https:// images besides the JVM's own (env CSI_CA_FILE)
               --metrics-port PORT       /q/metrics and /q/health (env CSI_METRICS_PORT; default 9808)
               --writable-requests MODE  publishes asking for readonly=false: refuse (INVALID_ARGUMENT), or read-only
                                         (publish read-only anyway, for conformance tools such as csi-sanity that
@@ -49,6 +51,8 @@ public class PluginMain implements QuarkusApplication {
             "--image-root", "csi.image-root",
             "--unmount-grace", "csi.unmount-grace",
             "--store-budget", "csi.store-budget",
+            "--blob-budget", "csi.blob-budget",
+            "--ca-file", "csi.ca-file",
             "--metrics-port", "quarkus.management.port",
             "--writable-requests", "csi.writable-requests");
     /** Held for the life of the process: a second plugin on the same socket would take it over. */
@@ -143,9 +147,10 @@ public class PluginMain implements QuarkusApplication {
                 throw new UsageException(e.getMessage());
             }
         }
-        String writable = props.getOrDefault("csi.writable-requests", env.getOrDefault("CSI_WRITABLE_REQUESTS", "refuse"));
-        if (!writable.equals("refuse") && !writable.equals("read-only")) {
-            throw new UsageException("--writable-requests must be refuse or read-only, got " + writable);
+            "--blob-budget", "csi.blob-budget",
+            "--ca-file", "csi.ca-file",
+            "--metrics-port", "quarkus.management.port",
+            "--writable-requests", "csi.writable-requests");
         }
         String port = props.getOrDefault("quarkus.management.port", "9808");
         if (!port.matches("[0-9]{1,5}") || Integer.parseInt(port) > 65535) {

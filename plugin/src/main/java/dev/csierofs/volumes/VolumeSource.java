@@ -73,7 +73,7 @@ public record VolumeSource(List<Layer> layers) {
             throw new InvalidVolumeException("'" + (context.containsKey(DIGEST) ? DIGEST : DEVICES) + "' goes with 'image'; "
                     + "for 'layers' use 'digests'");
         }
-        Path root = realRoot(imageRoot);
+        Path root = null; // resolved at the first local path: volumes of URLs only need no image root
         List<String> names = single ? List.of(context.get(IMAGE).trim()) : split(context.get(LAYERS), LAYERS);
         List<String> digests = single ? (context.containsKey(DIGEST) ? List.of(context.get(DIGEST).trim()) : List.of())
                 : context.containsKey(DIGESTS) ? split(context.get(DIGESTS), DIGESTS) : List.of();
@@ -106,6 +106,9 @@ public record VolumeSource(List<Layer> layers) {
             } else if (name.contains("://")) {
                 throw new InvalidVolumeException("'" + attr + "': " + name + ": only https:// URLs and paths under the image root are accepted");
             } else {
+                if (root == null) {
+                    root = realRoot(imageRoot);
+                }
                 List<Path> devices = List.of();
                 if (single && context.containsKey(DEVICES)) {
                     devices = new ArrayList<>();

@@ -1,5 +1,6 @@
 package dev.csierofs.volumes;
 
+import dev.csierofs.blobs.BlobStore;
 import dev.csierofs.mounts.ImageMounts;
 import dev.csierofs.sys.Errno;
 import dev.csierofs.sys.Libc;
@@ -26,8 +27,8 @@ import java.util.logging.Logger;
 public final class Volumes {
     private static final Logger LOG = Logger.getLogger(Volumes.class.getName());
 
-    /** A published target: which volume, from what, through which image mount. */
-    public record Published(String volumeId, VolumeSource source, String mountKey) {
+    /** A published target: which volume, from what, through which image mount, holding which downloaded blobs. */
+    public record Published(String volumeId, VolumeSource source, String mountKey, LocalLayers local) {
     }
 
     /** The target is already published with other arguments (ALREADY_EXISTS). */
@@ -37,15 +38,9 @@ public final class Volumes {
         }
     }
 
-    /** Asked for something this version cannot serve yet (UNIMPLEMENTED). */
-    public static final class UnsupportedVolumeException extends Exception {
-        public UnsupportedVolumeException(String message) {
-            super(message);
-        }
-    }
-
     private final Path imageRoot;
     private final ImageMounts mounts;
+    private final BlobStore blobs;
     private final Path records;
     private final Map<Path, Published> byTarget = new ConcurrentHashMap<>();
     private final Map<Path, Object> locks = new ConcurrentHashMap<>();
@@ -53,11 +48,13 @@ public final class Volumes {
     /**
      * {@code records}: a directory with one small file per published target (volume id, target,
      * volume context), written before a publish answers and deleted when it is unpublished, so a
-     * restarted plugin knows what it had published.
+     * restarted plugin knows what it had published. {@code blobs}: where {@code https://} layers
+     * are downloaded to.
      */
-    public Volumes(Path imageRoot, ImageMounts mounts, Path records) throws IOException {
+    public Volumes(Path imageRoot, ImageMounts mounts, BlobStore blobs, Path records) throws IOException {
         this.imageRoot = imageRoot;
         this.mounts = mounts;
+        this.blobs = blobs;
         this.records = Files.createDirectories(records);
     }
 
@@ -136,13 +133,8 @@ public final class Volumes {
      * a conflict for anything else; nothing is left behind on failure.
      */
     public void publish(String volumeId, Path target, Map<String, String> context)
-            throws InvalidVolumeException, ConflictException, UnsupportedVolumeException, IOException {
+            throws InvalidVolumeException, ConflictException, IOException {
         VolumeSource source = VolumeSource.parse(context, imageRoot);
-        for (VolumeSource.Layer layer : source.layers()) {
-            if (!layer.isLocal()) {
-                throw new UnsupportedVolumeException("https:// sources are not served yet; put the image under the image root");
-            }
-        }
         synchronized (lock(target)) {
             Published p = byTarget.get(target);
             if (p != null) {
@@ -155,7 +147,15 @@ public final class Volumes {
             if (!Mounts.at(target.toString()).isEmpty()) {
                 throw new ConflictException(target + " already has something mounted on it");
             }
-            ImageMounts.Mounted m = mounts.acquire(source.layers());
+            // https:// layers become their downloaded blobs, held while the volume is published
+            LocalLayers local = LocalLayers.resolve(source.layers(), blobs);
+            ImageMounts.Mounted m;
+            try {
+                m = mounts.acquire(local.layers());
+            } catch (IOException | InvalidVolumeException | RuntimeException e) {
+                local.close();
+                throw e;
+            }
             boolean created = false;
             try {
                 if (!Files.isDirectory(target)) {
@@ -169,12 +169,13 @@ public final class Volumes {
                     Libc.umount2(target.toString(), Libc.MNT_DETACH);
                 }
                 mounts.release(m.key());
+                local.close();
                 if (created) {
                     Files.deleteIfExists(target);
                 }
                 throw e;
             }
-            byTarget.put(target, new Published(volumeId, source, m.key()));
+            byTarget.put(target, new Published(volumeId, source, m.key(), local));
             LOG.info("published " + volumeId + " at " + target + " (" + String.join(", ", source.layers().stream()
                     .map(VolumeSource.Layer::describe).toList()) + ")");
         }
@@ -211,6 +212,7 @@ public final class Volumes {
             if (p != null) {
                 byTarget.remove(target);
                 mounts.release(p.mountKey());
+                p.local().close();
                 LOG.info("unpublished " + p.volumeId() + " from " + target);
             }
         }

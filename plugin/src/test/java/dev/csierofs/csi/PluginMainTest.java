@@ -27,6 +27,13 @@ class PluginMainTest {
                 .get("csi.store-budget"));
         assertThrows(PluginMain.UsageException.class,
                 () -> PluginMain.properties(new String[] {"--node-id", "n", "--store-budget", "lots"}, Map.of()));
+        assertEquals(Long.toString(5L << 30), PluginMain.properties(new String[] {"--node-id", "n", "--blob-budget", "5G"}, Map.of())
+                .get("csi.blob-budget"));
+        assertEquals(Long.toString(512L << 20), PluginMain.properties(new String[] {"--node-id", "n"},
+                Map.of("CSI_BLOB_BUDGET", "512M")).get("csi.blob-budget"), "the environment's size takes suffixes too");
+        PluginMain.UsageException bad = assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"--node-id", "n"}, Map.of("CSI_BLOB_BUDGET", "big")));
+        assertTrue(bad.getMessage().contains("CSI_BLOB_BUDGET"), bad.getMessage());
         Map<String, String> env = Map.of("CSI_ENDPOINT", "unix:///from/env.sock", "CSI_NODE_ID", "n", "CSI_METRICS_PORT", "9100");
         assertEquals("/from/env.sock", PluginMain.properties(new String[] {"serve"}, env).get("quarkus.http.domain-socket"));
         assertEquals("9100", PluginMain.properties(new String[] {"serve"}, env).get("quarkus.management.port"));
@@ -58,6 +65,20 @@ class PluginMainTest {
         e = assertThrows(PluginMain.UsageException.class, () -> PluginMain.properties(new String[] {"--node-id"}, Map.of()));
         assertTrue(e.getMessage().contains("needs a value"), e.getMessage());
         assertThrows(PluginMain.UsageException.class, () -> PluginMain.socketPath("unix:///" + "x".repeat(120)));
+    }
+
+    @Test
+    void theCaFileIsCheckedBeforeStart(@TempDir Path tmp) throws Exception {
+        PluginMain.UsageException e = assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"--node-id", "n", "--ca-file", tmp.resolve("missing.pem").toString()}, Map.of()));
+        assertTrue(e.getMessage().contains("missing.pem") && e.getMessage().contains("does not exist"), e.getMessage());
+        Path notPem = Files.writeString(tmp.resolve("ca.pem"), "not a certificate\n");
+        e = assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"--node-id", "n"}, Map.of("CSI_CA_FILE", notPem.toString())));
+        assertTrue(e.getMessage().contains(notPem.toString()), e.getMessage());
+        Path pem = dev.csierofs.blobs.TestHttpsServer.Certificate.create(tmp.resolve("cert")).pem();
+        assertEquals(pem.toString(), PluginMain.properties(new String[] {"--node-id", "n", "--ca-file", pem.toString()}, Map.of())
+                .get("csi.ca-file"));
     }
 
     @Test

@@ -36,6 +36,8 @@ class VolumeSourceTest {
         assertEquals(base.toRealPath(), two.layers().get(0).file(), "lowest first");
         VolumeSource url = VolumeSource.parse(Map.of("image", "https://example.org/x.erofs", "digest", D), root);
         assertTrue(!url.layers().get(0).isLocal());
+        assertEquals(url, VolumeSource.parse(Map.of("image", "https://example.org/x.erofs", "digest", D), tmp.resolve("no-such-root")),
+                "a volume of URLs only needs no image root");
     }
 
     @Test
