@@ -19,6 +19,11 @@ DIR, CERT, KEY, PORTFILE, LOG = sys.argv[1:6]
 log_lock = threading.Lock()
 
 
+def log(line):
+    with log_lock, open(LOG, "a") as f:
+        f.write(line + "\n")
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -78,20 +83,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(text)
 
     def log_request(self, code="-", size="-"):
-        with log_lock, open(LOG, "a") as f:
-            f.write(f"{self.command} {self.path} range={self.headers.get('Range', '-')} -> {code}\n")
+        log(f"{self.command} {self.path} range={self.headers.get('Range', '-')} -> {code}")
 
-    def log_message(self, fmt, *args):  # errors (TLS handshakes refused, ...) go to the same log
-        with log_lock, open(LOG, "a") as f:
-            f.write("server: " + (fmt % args) + "\n")
+    def log_message(self, fmt, *args):  # errors go to the same log
+        log("server: " + (fmt % args))
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, tls):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.tls = tls
+
+    def finish_request(self, request, client_address):
+        # the TLS handshake in the connection's own thread: a client that stalls or fails it holds
+        # up nobody else
+        request.settimeout(30)
+        try:
+            request = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            log(f"server: TLS handshake with {client_address[0]} failed: {e}")
+            return
+        super().finish_request(request, client_address)
 
 
 def main():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(CERT, KEY)
-    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    server = Server(tls)
     tmp = PORTFILE + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(server.server_address[1]))
