@@ -147,10 +147,26 @@ public class PluginMain implements QuarkusApplication {
                 throw new UsageException(e.getMessage());
             }
         }
-            "--blob-budget", "csi.blob-budget",
-            "--ca-file", "csi.ca-file",
-            "--metrics-port", "quarkus.management.port",
-            "--writable-requests", "csi.writable-requests");
+        String blobBudget = props.getOrDefault("csi.blob-budget", env.get("CSI_BLOB_BUDGET")); // the environment's too: "20G"
+        if (blobBudget != null) {
+            try {
+                props.put("csi.blob-budget", Long.toString(dev.csierofs.tools.Sizes.parse(blobBudget,
+                        props.containsKey("csi.blob-budget") ? "--blob-budget" : "CSI_BLOB_BUDGET")));
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
+        String caFile = props.getOrDefault("csi.ca-file", env.getOrDefault("CSI_CA_FILE", ""));
+        if (!caFile.isBlank()) { // read now: a bad file is a start-up error, not a failure of every https:// volume
+            try {
+                dev.csierofs.blobs.HttpsFetcher.trusting(java.util.Optional.of(Path.of(caFile)));
+            } catch (IOException | java.nio.file.InvalidPathException e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
+        String writable = props.getOrDefault("csi.writable-requests", env.getOrDefault("CSI_WRITABLE_REQUESTS", "refuse"));
+        if (!writable.equals("refuse") && !writable.equals("read-only")) {
+            throw new UsageException("--writable-requests must be refuse or read-only, got " + writable);
         }
         String port = props.getOrDefault("quarkus.management.port", "9808");
         if (!port.matches("[0-9]{1,5}") || Integer.parseInt(port) > 65535) {
@@ -212,6 +228,9 @@ public class PluginMain implements QuarkusApplication {
                     + "driver name (lower-case DNS-style, at most 63 characters, e.g. erofs.csierofs.dev)");
             return 2;
         }
+        // SIGTERM is how kubelet stops a DaemonSet pod: an orderly stop that exits 0, where Quarkus's
+        // own handler (installed at start, so replaced here) would exit 143
+        sun.misc.Signal.handle(new sun.misc.Signal("TERM"), signal -> Quarkus.asyncExit(0));
         Quarkus.waitForExit();
         return 0;
     }

@@ -120,6 +120,7 @@ class PluginRestartIT {
             }
             plugin.destroy(); // SIGTERM: the plugin unmounts its images
             assertTrue(plugin.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "serve did not exit on SIGTERM");
+            assertEquals(0, plugin.exitValue(), "SIGTERM is an orderly stop: exit status 0");
             assertEquals(0, ours(image), "a mount of the image is left after the plugin stopped");
         } finally {
             plugin.destroy();
