@@ -15,6 +15,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 top=$(cd "$here/../.." && pwd)
+e2elib=$top/e2e/lib   # make_trees.py and check.py, shared with the kind run (e2e/kind)
 fixtures=${FIXTURES_DIR:-$top/../shared/fixtures}
 E2E_SKIP=${E2E_SKIP:-}
 skip=",$E2E_SKIP,"
@@ -108,8 +109,8 @@ cleanup() {
     tail -n 30 "$work/logs/plugin.log" | sed 's/^/  /'
   fi
   # every mount under the work dir (targets, image mounts, kernel mounts), the latest first
-  python3 "$here/check.py" ours "$work" | tac | while read -r m; do umount -l "$m" || echo "clean-up: cannot unmount $m" >&2; done
-  if [ -n "$(python3 "$here/check.py" ours "$work")" ]; then
+  python3 "$e2elib/check.py" ours "$work" | tac | while read -r m; do umount -l "$m" || echo "clean-up: cannot unmount $m" >&2; done
+  if [ -n "$(python3 "$e2elib/check.py" ours "$work")" ]; then
     echo "clean-up: mounts are left under $work; not deleting it" >&2
   elif [ "${E2E_KEEP:-0}" = 1 ]; then
     echo "work directory kept: $work (plugin log: $work/logs/plugin.log)"
@@ -231,7 +232,7 @@ step_build() {
 }
 
 step_images() {
-  python3 "$here/make_trees.py" "$work/trees" || { error "make_trees.py failed"; return 1; }
+  python3 "$e2elib/make_trees.py" "$work/trees" || { error "make_trees.py failed"; return 1; }
   mkdir -p "$work/www"
   local name img
   for name in v1 v2 v3 base top; do
@@ -318,7 +319,7 @@ step_publish_v1_v2() {
   done
   # kubelet mounts the volumes of several pods at once
   csi --parallel 4 <"$requests" || error "publishing failed (the FAIL lines above)"
-  python3 "$here/check.py" scrape "$metrics" "$work/metrics-before-reading.txt" || error "cannot read the metrics at $metrics"
+  python3 "$e2elib/check.py" scrape "$metrics" "$work/metrics-before-reading.txt" || error "cannot read the metrics at $metrics"
 }
 
 step_kernel_v1_v2() {
@@ -329,7 +330,7 @@ step_kernel_v1_v2() {
       compare "$t" "$work/manifests/$v.manifest" && n=$((n + 1))
     done
   done
-  python3 "$here/check.py" scrape "$metrics" "$work/metrics-after-reading.txt" || error "cannot read the metrics at $metrics"
+  python3 "$e2elib/check.py" scrape "$metrics" "$work/metrics-after-reading.txt" || error "cannot read the metrics at $metrics"
   note "$n of 20 targets equal the kernel's mount of their image (manifest.py + cmp_manifest.py)"
   [ $n = 20 ] || error "$((20 - n)) target(s) differ from the kernel's mount"
   # a program runs from a volume (mapped for exec through the FUSE mount)
@@ -339,12 +340,22 @@ step_kernel_v1_v2() {
   else
     error "usr/bin/e2e-ls from $t did not run as the host's ls does: $("$t/usr/bin/e2e-ls" -1 "$t/usr/share/doc" 2>&1 | head -n 2)"
   fi
-  python3 "$here/check.py" readonly $(targets_of v1 v2) || errors=$((errors + 1))
-  python3 "$here/check.py" mountinfo $(targets_of v1 v2) || errors=$((errors + 1))
+  python3 "$e2elib/check.py" readonly $(targets_of v1 v2) || errors=$((errors + 1))
+  python3 "$e2elib/check.py" mountinfo $(targets_of v1 v2) || errors=$((errors + 1))
+  # the checks the kind run makes inside its pods (e2e/lib/check.py): every file's sha256, and a
+  # file mapped from a volume shows under the volume's own path, never the content store's
+  t=$(targets_of v2 | head -n 1)
+  (cd "$t" && find . -type f -exec sha256sum {} +) >"$work/v2.sums"
+  python3 "$e2elib/check.py" contents "$work/manifests/v2.manifest" "$work/v2.sums" || errors=$((errors + 1))
+  python3 -c 'import mmap, sys
+with open(sys.argv[1], "rb") as f:
+    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    sys.stdout.write(open("/proc/self/maps").read())' "$t/usr/bin/e2e-ls" >"$work/maps.txt"
+  python3 "$e2elib/check.py" maps "$work/maps.txt" "$t/usr/bin/e2e-ls" "$state/" || errors=$((errors + 1))
 }
 
 step_sharing() {
-  python3 "$here/check.py" sharing "$work/metrics-before-reading.txt" "$work/metrics-after-reading.txt" \
+  python3 "$e2elib/check.py" sharing "$work/metrics-before-reading.txt" "$work/metrics-after-reading.txt" \
     "$work/manifests/v1.manifest:10" "$work/manifests/v2.manifest:10"
 }
 
@@ -361,8 +372,8 @@ step_https() {
   t=$(targets_of v3)
   compare "$t" "$work/manifests/v3.manifest" && note "ok: $t equals the kernel's mount of v3.erofs"
   note "the HTTPS server answered $(grep -c '^GET' "$work/logs/https.log") GET request(s) for it"
-  python3 "$here/check.py" readonly "$t" || errors=$((errors + 1))
-  python3 "$here/check.py" mountinfo "$t" || errors=$((errors + 1))
+  python3 "$e2elib/check.py" readonly "$t" || errors=$((errors + 1))
+  python3 "$e2elib/check.py" mountinfo "$t" || errors=$((errors + 1))
 }
 
 step_layers() {
@@ -372,8 +383,8 @@ step_layers() {
   t=$(targets_of layers)
   compare "$t" "$work/manifests/layers.manifest" \
     && note "ok: $t equals the kernel's overlayfs (lowerdir=top:base) of the kernel's EROFS mounts of the two layers"
-  python3 "$here/check.py" readonly "$t" || errors=$((errors + 1))
-  python3 "$here/check.py" mountinfo "$t" || errors=$((errors + 1))
+  python3 "$e2elib/check.py" readonly "$t" || errors=$((errors + 1))
+  python3 "$e2elib/check.py" mountinfo "$t" || errors=$((errors + 1))
 }
 
 step_restart() {
@@ -382,7 +393,7 @@ step_restart() {
   while read -r id t expected; do [ -d "$t" ] && live+=("$t"); done <"$published"
   [ ${#live[@]} -gt 0 ] || { error "no volume is published: nothing to restart with"; return 1; }
   kill -0 "$plugin_pid" 2>/dev/null || { error "the plugin is not running"; return 1; }
-  python3 "$here/check.py" metrics "$metrics" "csi_erofs_volumes_published=${#live[@]}" || errors=$((errors + 1))
+  python3 "$e2elib/check.py" metrics "$metrics" "csi_erofs_volumes_published=${#live[@]}" || errors=$((errors + 1))
   kill -KILL "$plugin_pid"; wait "$plugin_pid" 2>/dev/null
   note "plugin killed (SIGKILL) with ${#live[@]} volume(s) published"
   # today a target's FUSE connection ends with the process; keeping targets readable through the
@@ -391,12 +402,12 @@ step_restart() {
   else note "while the plugin was down, reading ${live[0]} failed: ${out##*: }"; fi
   start_plugin || return 1
   # the plugin publishes every recorded target again before Probe says ready
-  python3 "$here/check.py" metrics "$metrics" "csi_erofs_volumes_published=${#live[@]}" || errors=$((errors + 1))
+  python3 "$e2elib/check.py" metrics "$metrics" "csi_erofs_volumes_published=${#live[@]}" || errors=$((errors + 1))
   while read -r id t expected; do
     [ -d "$t" ] && compare "$t" "$expected" && n=$((n + 1))
   done <"$published"
   note "$n of ${#live[@]} target(s) published before the kill equal the kernel's mount again"
-  python3 "$here/check.py" mountinfo "${live[@]}" || errors=$((errors + 1))
+  python3 "$e2elib/check.py" mountinfo "${live[@]}" || errors=$((errors + 1))
   # new publishes work
   requests=$work/publish-after-restart.requests
   { pod_volume app-v1-new app SINGLE_NODE_READER_ONLY "$work/manifests/v1.manifest" image=v1.erofs "digest=$(digest_of "$images/v1.erofs")"
@@ -417,10 +428,10 @@ step_unpublish() {
   csi --parallel 4 <"$requests" || error "a second unpublish failed"
   # image mounts go when their last volume does (--unmount-grace 0s), in the background: wait a little
   for _ in $(seq 50); do
-    python3 "$here/check.py" leftovers "$work" >/dev/null && break
+    python3 "$e2elib/check.py" leftovers "$work" >/dev/null && break
     sleep 0.2
   done
-  python3 "$here/check.py" leftovers "$work" || errors=$((errors + 1))
+  python3 "$e2elib/check.py" leftovers "$work" || errors=$((errors + 1))
   left=0
   for t in $(awk '{ print $2 }' "$published"); do
     if [ -e "$t" ]; then error "target directory left: $t"; left=$((left + 1)); fi
@@ -431,7 +442,7 @@ step_unpublish() {
   else
     note "ok: no file under $state/volumes"
   fi
-  python3 "$here/check.py" metrics "$metrics" csi_erofs_volumes_published=0 csi_erofs_image_mounts=0 || errors=$((errors + 1))
+  python3 "$e2elib/check.py" metrics "$metrics" csi_erofs_volumes_published=0 csi_erofs_image_mounts=0 || errors=$((errors + 1))
   # what kubelet then does: remove the volume and pod directories
   rm -rf "$kubelet/pods"/*
 }
@@ -452,7 +463,7 @@ step_stop() {
   else
     note "ok: the plugin exited 0 within $((SECONDS - t0)) s of SIGTERM"
   fi
-  python3 "$here/check.py" leftovers "$work" || errors=$((errors + 1))
+  python3 "$e2elib/check.py" leftovers "$work" || errors=$((errors + 1))
 }
 
 # ---------------------------------------------------------------- the run

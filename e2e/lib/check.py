@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Checks of the node e2e that are easier in Python than in bash. Each prints what it found and
-exits 1 when the check fails (2 on bad usage).
+"""Checks of the end-to-end runs that are easier in Python than in bash, shared by the node run
+(e2e/node) and the kind run (e2e/kind). Each prints what it found and exits 1 when the check
+fails (2 on bad usage).
 
   check.py readonly TARGET...           writes into each target fail with EROFS
   check.py mountinfo TARGET...          each target is exactly one mount, read-only
@@ -10,6 +11,11 @@ exits 1 when the check fails (2 on bad usage).
   check.py metrics URL NAME=VALUE...    the named metrics have exactly these values
   check.py sharing BEFORE AFTER MANIFEST:TARGETS...
                                         the content-sharing check (see sharing() below)
+  check.py contents MANIFEST SUMS       SUMS (`sha256sum` of every regular file, paths relative to the
+                                        volume) names exactly the manifest's regular files, with its digests
+  check.py maps MAPS PATH [NOT]...      a /proc/<pid>/maps copy maps PATH, and no line names a NOT prefix
+  check.py growth BEFORE AFTER          more volumes reading the same images: shared bytes grew, while
+                                        the store's files and bytes did not
 """
 import errno
 import os
@@ -236,6 +242,64 @@ def delta(before, after, name):
     return after[name] - before[name]
 
 
+def contents(manifest, sums_file):
+    """Every regular file of the manifest, and nothing else, with the manifest's sha256."""
+    want = {p.lstrip("/"): sha for p, _, sha, _ in load_manifest(manifest)}
+    got = {}
+    for line in open(sums_file):
+        line = line.rstrip("\n")
+        if not line:
+            continue
+        sha, _, path = line.partition("  ")
+        got[path[2:] if path.startswith("./") else path.lstrip("/")] = sha
+    bad = 0
+    for path in sorted(set(want) | set(got)):
+        if path not in got:
+            bad += fail(f"{path}: in the image, not read from the volume")
+        elif path not in want:
+            bad += fail(f"{path}: read from the volume, not in the image")
+        elif got[path] != want[path]:
+            bad += fail(f"{path}: sha256 {got[path]}, the image has {want[path]}")
+    if not bad:
+        print(f"  ok: {len(got)} regular files, each with the image's sha256")
+    return 1 if bad else 0
+
+
+def maps(maps_file, path, forbidden):
+    """The mapping names the volume's own path, never a store or other internal path."""
+    lines = open(maps_file).read().splitlines()
+    bad = 0
+    if not any(line.endswith(" " + path) for line in lines):
+        bad += fail(f"no mapping of {path} in {maps_file}")
+    for prefix in forbidden:
+        for line in lines:
+            if prefix in line:
+                bad += fail(f"a mapping names {prefix}: {line}")
+    if not bad:
+        print(f"  ok: {path} is mapped under its own path" + (f"; nothing under {', '.join(forbidden)}" if forbidden else ""))
+    return 1 if bad else 0
+
+
+def growth(before_file, after_file):
+    """Pods added on the same images: memory shared, nothing stored twice."""
+    before, after = parse(open(before_file).read()), parse(open(after_file).read())
+    checks = [
+        ("csi_erofs_shared_bytes", delta(before, after, "csi_erofs_shared_bytes"), ">", 0),
+        ("csi_erofs_store_files", delta(before, after, "csi_erofs_store_files"), "==", 0),
+        ("csi_erofs_store_bytes", delta(before, after, "csi_erofs_store_bytes"), "==", 0),
+        ("csi_erofs_image_mounts", delta(before, after, "csi_erofs_image_mounts"), "==", 0),
+    ]
+    bad = 0
+    for name, got, op, want in checks:
+        if got is None:
+            bad += fail(f"{name}: metric missing")
+        elif not (got > want if op == ">" else got == want):
+            bad += fail(f"{name} changed by {got:.0f}, expected {op} {want}")
+        else:
+            print(f"  ok: {name} changed by {got:.0f} ({op} {want})")
+    return 1 if bad else 0
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -258,6 +322,12 @@ def main():
         return metrics(args[0], args[1:])
     if cmd == "sharing" and len(args) >= 3:
         return sharing(args[0], args[1], args[2:])
+    if cmd == "contents" and len(args) == 2:
+        return contents(args[0], args[1])
+    if cmd == "maps" and len(args) >= 2:
+        return maps(args[0], args[1], args[2:])
+    if cmd == "growth" and len(args) == 2:
+        return growth(args[0], args[1])
     print(__doc__)
     return 2
 

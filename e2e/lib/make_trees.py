@@ -13,7 +13,9 @@ with. top replaces a file, adds files, hides a base file and a base directory wi
 (character devices 0:0) and hides a base directory's content with an opaque directory
 (trusted.overlay.opaque=y).
 
-Content is deterministic (seeded), except the host's binaries.
+Content is deterministic (seeded), except the host's binaries. With E2E_BUSYBOX=PATH (a static
+busybox), every version and the base layer also carry it as bin/busybox: the kind run's pods run
+it from their volume, so that its mapping shows in /proc/1/maps.
 """
 import glob
 import hashlib
@@ -87,7 +89,16 @@ def version1():
     t["srv/dangling"] = ("link", "/nonexistent/target")
     t["srv/to-app"] = ("link", "../etc/app.conf")
     t["var/tmp"] = ("dir", 0o1777)
+    add_busybox(t)
     return t
+
+
+def add_busybox(t):
+    busybox = os.environ.get("E2E_BUSYBOX")
+    if busybox:
+        if not os.path.isfile(busybox):
+            sys.exit(f"make_trees.py: E2E_BUSYBOX={busybox} is not a file")
+        t["bin/busybox"] = ("copy", busybox, 0o755)
 
 
 def version2():
@@ -128,6 +139,7 @@ def base_layer():
         t[f"usr/lib/base/data-{i}.bin"] = ("file", noise(f"base-data-{i}", 40000 + 9000 * i), 0o644)
     t["usr/lib/base/current"] = ("link", "data-0.bin")
     t["srv/shared.txt"] = ("file", text("shared", 12000), 0o644)
+    add_busybox(t)
     return t
 
 
