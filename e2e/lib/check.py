@@ -11,8 +11,9 @@ fails (2 on bad usage).
   check.py metrics URL NAME=VALUE...    the named metrics have exactly these values
   check.py sharing BEFORE AFTER MANIFEST:TARGETS...
                                         the content-sharing check (see sharing() below)
-  check.py contents MANIFEST SUMS       SUMS (`sha256sum` of every regular file, paths relative to the
-                                        volume) names exactly the manifest's regular files, with its digests
+  check.py contents EXPECTED SUMS       SUMS (`sha256sum` of every regular file, paths relative to the
+                                        volume) names exactly EXPECTED's regular files with their digests;
+                                        EXPECTED is a manifest.py manifest or such a sums file
   check.py maps MAPS PATH [NOT]...      a /proc/<pid>/maps copy maps PATH, and no line names a NOT prefix
   check.py growth BEFORE AFTER          more volumes reading the same images: shared bytes grew, while
                                         the store's files and bytes did not
@@ -242,16 +243,23 @@ def delta(before, after, name):
     return after[name] - before[name]
 
 
-def contents(manifest, sums_file):
-    """Every regular file of the manifest, and nothing else, with the manifest's sha256."""
-    want = {p.lstrip("/"): sha for p, _, sha, _ in load_manifest(manifest)}
-    got = {}
-    for line in open(sums_file):
+def load_sums(path):
+    """`sha256sum` output: relative path -> digest."""
+    sums = {}
+    for line in open(path):
         line = line.rstrip("\n")
-        if not line:
-            continue
-        sha, _, path = line.partition("  ")
-        got[path[2:] if path.startswith("./") else path.lstrip("/")] = sha
+        if line:
+            sha, _, name = line.partition("  ")
+            sums[name[2:] if name.startswith("./") else name.lstrip("/")] = sha
+    return sums
+
+
+def contents(expected, sums_file):
+    """Every regular file expected, and nothing else, with the expected sha256."""
+    with open(expected) as f:
+        is_manifest = f.readline().startswith("#path")
+    want = {p.lstrip("/"): sha for p, _, sha, _ in load_manifest(expected)} if is_manifest else load_sums(expected)
+    got = load_sums(sums_file)
     bad = 0
     for path in sorted(set(want) | set(got)):
         if path not in got:
