@@ -355,8 +355,15 @@ with open(sys.argv[1], "rb") as f:
 }
 
 step_sharing() {
+  local t
   python3 "$e2elib/check.py" sharing "$work/metrics-before-reading.txt" "$work/metrics-after-reading.txt" \
-    "$work/manifests/v1.manifest:10" "$work/manifests/v2.manifest:10"
+    "$work/manifests/v1.manifest:10" "$work/manifests/v2.manifest:10" || errors=$((errors + 1))
+  # more readers of the same images (as more replicas would be): shared bytes grow, the store does not
+  for t in $(targets_of v1 v2); do
+    find "$t" -type f -exec cat {} + >/dev/null
+  done
+  python3 "$e2elib/check.py" scrape "$metrics" "$work/metrics-after-rereading.txt" || error "cannot read the metrics at $metrics"
+  python3 "$e2elib/check.py" growth "$work/metrics-after-reading.txt" "$work/metrics-after-rereading.txt" || errors=$((errors + 1))
 }
 
 step_https() {

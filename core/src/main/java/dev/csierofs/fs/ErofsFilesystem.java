@@ -217,7 +217,8 @@ public final class ErofsFilesystem implements FuseFilesystem {
                 if (o.dead) {
                     continue; // released meanwhile: start over with a fresh entry
                 }
-                if (o.count == 0 && !o.retained) {
+                boolean fresh = o.count == 0 && !o.retained;
+                if (fresh) {
                     try {
                         firstOpen(o, nodeid, i);
                     } catch (FuseError | RuntimeException e) {
@@ -246,6 +247,11 @@ public final class ErofsFilesystem implements FuseFilesystem {
                             } catch (FuseError notKept) {
                                 // served all the same; the id just goes with the last release
                             }
+                        }
+                        if (!fresh) {
+                            // another open (another pod's bind mount of this mount, say) already holds this
+                            // content: these bytes cost no second copy of page cache
+                            sharing.sharedBytes.addAndGet(i.size());
                         }
                         o.count++;
                         sharing.passthroughOpens.incrementAndGet();
