@@ -19,7 +19,7 @@ JAVA_HOME=$("$top/bin/java-home"); export JAVA_HOME
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (kernel and tmpfs mounts)" >&2; exit 1; }
 command -v fsck.erofs >/dev/null || { echo "bench: install erofs-utils" >&2; exit 1; }
 command -v bc >/dev/null || { echo "bench: install bc" >&2; exit 1; }
-(cd "$top" && ./mvnw -q -B -o package -DskipTests 2>/dev/null || ./mvnw -q -B package -DskipTests)
+(cd "$top" && { ./mvnw -q -B -o package -DskipTests 2>/dev/null || ./mvnw -q -B package -DskipTests; })
 "$top/bin/csi-driver-erofs" --version >/dev/null   # builds the start-up cache once
 
 mkdir -p "$work"
@@ -67,7 +67,7 @@ for name in plain lz4hc; do
   done
 done
 
-cp="$(ls "$top"/app/target/quarkus-app/lib/main/*.jar | tr '\n' :)$(ls "$top"/app/target/quarkus-app/app/*.jar | tr '\n' :)$top/core/target/test-classes"
+cp="$(printf '%s:' "$top"/app/target/quarkus-app/lib/main/*.jar "$top"/app/target/quarkus-app/app/*.jar)$top/core/target/test-classes"
 jvm=("$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC)
 printf '\n== steady state: the same extraction repeated in one JVM (image warm), seconds per run\n'
 for name in plain lz4hc; do

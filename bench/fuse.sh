@@ -15,7 +15,7 @@ top=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 runs=${1:-3}
 work=${BENCH_WORK:-$top/bench/work}
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
-[ -f "$work/plain.erofs" ] && [ -f "$work/lz4hc.erofs" ] || { echo "bench: run bench/extract.sh first (it builds the images)" >&2; exit 1; }
+{ [ -f "$work/plain.erofs" ] && [ -f "$work/lz4hc.erofs" ]; } || { echo "bench: run bench/extract.sh first (it builds the images)" >&2; exit 1; }
 "$top/bin/csi-driver-erofs" --version >/dev/null
 kmnt=$work/kernel-mnt; fmnt=$work/fuse-mnt
 mkdir -p "$kmnt" "$fmnt"

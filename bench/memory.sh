@@ -52,7 +52,7 @@ mkdir -p "${dirs[@]}"
 warm_dir=$mem/mnt/warm warm_image=$mem/warm.erofs
 mkdir -p "$warm_dir"
 if [ ! -f "$warm_image" ]; then
-  warm_src=$(ls -d /usr/lib/python3* 2>/dev/null | head -1)
+  warm_src=$(find /usr/lib -maxdepth 1 -name 'python3*' -type d 2>/dev/null | sort | head -1)
   mkfs.erofs --quiet -zlz4hc "$warm_image" "${warm_src:-/usr/share/doc}" >/dev/null
 fi
 warm_up() { # reads the warm-up mount twice (enough calls for the JIT to compile the hot paths)
@@ -87,7 +87,7 @@ trap 'exit 130' INT TERM HUP   # so that the EXIT trap runs on these too
 unmount_all   # left over from an interrupted run
 
 # --- can our daemon take part? (its multi-mount, --store and --no-passthrough may not exist yet) ---
-ours_skip= nopt_skip=
+ours_skip='' nopt_skip=''
 if [ ! -f "$top/app/target/quarkus-app/quarkus-run.jar" ]; then
   ours_skip="not built (app/target/quarkus-app/quarkus-run.jar is missing; bin/csi-driver-erofs --version builds it)"
 else

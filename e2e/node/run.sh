@@ -11,6 +11,7 @@
 #   E2E_KEEP=1                      keep the work directory (logs, manifests) instead of deleting it
 #   FIXTURES_DIR=DIR                the shared fixtures (manifest.py, cmp_manifest.py); default ../shared/fixtures
 # Prints PASS/FAIL/SKIP per step and exits 1 if any step failed (2 on bad usage).
+# shellcheck disable=SC2317  # the step functions are called through `step NAME FUNCTION`
 set -uo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
@@ -104,7 +105,7 @@ cleanup() {
     wait "$plugin_pid" 2>/dev/null
   fi
   [ -n "$https_pid" ] && kill "$https_pid" 2>/dev/null && wait "$https_pid" 2>/dev/null
-  if [ $run_ok = 0 ] && [ -s "$work/logs/plugin.log" ]; then
+  if [ "$run_ok" = 0 ] && [ -s "$work/logs/plugin.log" ]; then
     echo "==== the end of the plugin's log (E2E_KEEP=1 keeps all logs)"
     tail -n 30 "$work/logs/plugin.log" | sed 's/^/  /'
   fi
@@ -137,7 +138,7 @@ start_plugin() {
   local args=(serve --endpoint "unix://$socket" --node-id "$node_id" --driver-name "$driver_name" --state-dir "$state"
               --image-root "$images" --metrics-port "$metrics_port" --unmount-grace 0s)
   # the CA of the HTTPS server (a plugin without the option would refuse to start: the https step fails instead)
-  skipped https || [ $ca_option = no ] || args+=(--ca-file "$work/tls/ca.pem")
+  skipped https || [ "$ca_option" = no ] || args+=(--ca-file "$work/tls/ca.pem")
   echo "==== $(date -u +%FT%TZ) bin/csi-driver-erofs ${args[*]}" >>"$work/logs/plugin.log"
   # the management interface (metrics) listens on 0.0.0.0 by default: loopback is enough here
   QUARKUS_MANAGEMENT_HOST=127.0.0.1 "$top/bin/csi-driver-erofs" "${args[@]}" >>"$work/logs/plugin.log" 2>&1 &
@@ -158,8 +159,8 @@ kernel_manifest() {
   mount -t erofs -o ro "$image" "$dir" || { error "the kernel cannot mount $image"; return 1; }
   python3 "$fixtures/manifest.py" "$dir" >"$out"; local rc=$?
   umount "$dir"
-  [ $rc = 0 ] || error "manifest.py failed on the kernel's mount of $image"
-  return $rc
+  [ "$rc" = 0 ] || error "manifest.py failed on the kernel's mount of $image"
+  return "$rc"
 }
 
 # kernel_overlay_manifest OUT BASE TOP: the manifest of a kernel overlayfs of the kernel's EROFS
@@ -171,14 +172,14 @@ kernel_overlay_manifest() {
     if mount -t erofs -o ro "$top_image" "$k/layer-top"; then
       if mount -t overlay overlay -o "lowerdir=$k/layer-top:$k/layer-base" "$k/overlay"; then
         python3 "$fixtures/manifest.py" "$k/overlay" >"$out"; rc=$?
-        [ $rc = 0 ] || error "manifest.py failed on the kernel's overlay"
+        [ "$rc" = 0 ] || error "manifest.py failed on the kernel's overlay"
         umount "$k/overlay"
       else error "the kernel cannot mount the overlay of $top_image over $base"; fi
       umount "$k/layer-top"
     else error "the kernel cannot mount $top_image"; fi
     umount "$k/layer-base"
   else error "the kernel cannot mount $base"; fi
-  return $rc
+  return "$rc"
 }
 
 digest_of() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
@@ -237,7 +238,7 @@ step_images() {
   local name img
   for name in v1 v2 v3 base top; do
     img=$images/$name.erofs
-    [ $name = v3 ] && img=$work/www/v3.erofs   # served over HTTPS only, not under the image root
+    [ "$name" = v3 ] && img=$work/www/v3.erofs   # served over HTTPS only, not under the image root
     mkfs.erofs -zlz4hc "$img" "$work/trees/$name" >"$work/logs/mkfs-$name.log" 2>&1 \
       || { error "mkfs.erofs $name failed: $(tail -n 3 "$work/logs/mkfs-$name.log")"; return 1; }
   done
@@ -281,10 +282,11 @@ EOF
     openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial -extfile "$t/openssl.cnf" \
       -extensions server -days 2 -out "$t/server.pem"; } >"$work/logs/openssl.log" 2>&1 \
     || { error "making the certificates failed: $(tail -n 3 "$work/logs/openssl.log")"; return 1; }
+  # shellcheck disable=SC2094  # the server appends its request log and its stderr to one file, never reads it
   python3 "$here/https_server.py" "$work/www" "$t/server.pem" "$t/server.key" "$work/https.port" "$work/logs/https.log" \
     2>>"$work/logs/https.log" &
   https_pid=$!
-  for _ in $(seq 100); do [ -f "$work/https.port" ] && break; kill -0 $https_pid 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 100); do [ -f "$work/https.port" ] && break; kill -0 "$https_pid" 2>/dev/null || break; sleep 0.1; done
   [ -f "$work/https.port" ] || { error "the HTTPS server did not start: $(tail -n 3 "$work/logs/https.log")"; return 1; }
   note "https://127.0.0.1:$(cat "$work/https.port")/ serves $work/www with a certificate of a CA made for this run ($t/ca.pem)"
 }
@@ -326,13 +328,13 @@ step_kernel_v1_v2() {
   local t n=0 v
   # v1's targets first, then v2's, each read whole once (the sharing step counts on exactly that)
   for v in v1 v2; do
-    for t in $(targets_of $v); do
+    for t in $(targets_of "$v"); do
       compare "$t" "$work/manifests/$v.manifest" && n=$((n + 1))
     done
   done
   python3 "$e2elib/check.py" scrape "$metrics" "$work/metrics-after-reading.txt" || error "cannot read the metrics at $metrics"
   note "$n of 20 targets equal the kernel's mount of their image (manifest.py + cmp_manifest.py)"
-  [ $n = 20 ] || error "$((20 - n)) target(s) differ from the kernel's mount"
+  [ "$n" = 20 ] || error "$((20 - n)) target(s) differ from the kernel's mount"
   # a program runs from a volume (mapped for exec through the FUSE mount)
   t=$(targets_of v1 | head -n 1)
   if [ "$("$t/usr/bin/e2e-ls" -1 "$t/usr/share/doc" 2>&1)" = "$(ls -1 "$t/usr/share/doc")" ]; then
@@ -340,7 +342,9 @@ step_kernel_v1_v2() {
   else
     error "usr/bin/e2e-ls from $t did not run as the host's ls does: $("$t/usr/bin/e2e-ls" -1 "$t/usr/share/doc" 2>&1 | head -n 2)"
   fi
+  # shellcheck disable=SC2046  # target paths are made here, without spaces: one word each
   python3 "$e2elib/check.py" readonly $(targets_of v1 v2) || errors=$((errors + 1))
+  # shellcheck disable=SC2046
   python3 "$e2elib/check.py" mountinfo $(targets_of v1 v2) || errors=$((errors + 1))
   # the checks the kind run makes inside its pods (e2e/lib/check.py): every file's sha256, and a
   # file mapped from a volume shows under the volume's own path, never the content store's
@@ -368,7 +372,7 @@ step_sharing() {
 
 step_https() {
   local port url t
-  if [ $ca_option = no ]; then
+  if [ "$ca_option" = no ]; then
     error "the plugin has no --ca-file option (bin/csi-driver-erofs serve --help), so it cannot be given the HTTPS server's CA"
     return 1
   fi
@@ -440,10 +444,10 @@ step_unpublish() {
   done
   python3 "$e2elib/check.py" leftovers "$work" || errors=$((errors + 1))
   left=0
-  for t in $(awk '{ print $2 }' "$published"); do
+  while read -r _ t _; do
     if [ -e "$t" ]; then error "target directory left: $t"; left=$((left + 1)); fi
-  done
-  [ $left = 0 ] && note "ok: all $(grep -c . "$published") target directories are gone"
+  done <"$published"
+  [ "$left" = 0 ] && note "ok: all $(grep -c . "$published") target directories are gone"
   if [ -n "$(find "$state/volumes" -type f 2>/dev/null)" ]; then
     error "volume state left in $state/volumes: $(find "$state/volumes" -type f | head -n 3 | tr '\n' ' ')"
   else
@@ -458,15 +462,15 @@ step_stop() {
   local t0=$SECONDS rc watchdog limit=30
   { [ -n "$plugin_pid" ] && kill -0 "$plugin_pid" 2>/dev/null; } || { error "the plugin is not running"; return 1; }
   kill -TERM "$plugin_pid"
-  (sleep $limit; kill -KILL "$plugin_pid" 2>/dev/null) &
+  (sleep "$limit"; kill -KILL "$plugin_pid" 2>/dev/null) &
   watchdog=$!
   wait "$plugin_pid"; rc=$?
   kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
   plugin_pid=
-  if [ $((SECONDS - t0)) -ge $limit ]; then
+  if [ $((SECONDS - t0)) -ge "$limit" ]; then
     error "the plugin did not exit within $limit s of SIGTERM (killed)"
-  elif [ $rc != 0 ]; then
-    error "the plugin exited with status $rc after SIGTERM, expected 0$([ $rc = 143 ] && echo ' (143 = 128 + SIGTERM: the JVM ended by the signal without an exit status of its own)')"
+  elif [ "$rc" != 0 ]; then
+    error "the plugin exited with status $rc after SIGTERM, expected 0$([ "$rc" = 143 ] && echo ' (143 = 128 + SIGTERM: the JVM ended by the signal without an exit status of its own)')"
   else
     note "ok: the plugin exited 0 within $((SECONDS - t0)) s of SIGTERM"
   fi
