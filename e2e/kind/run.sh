@@ -168,7 +168,13 @@ step_sharing() {
     for pod in $(pods_of "app=erofs-demo,version=$v"); do check_pod "$pod" "$work/demo/sums/$v.sha256" || bad=1; done
   done
   metrics "$work/metrics-20-pods.txt" || { echo "  error: no metrics from the plugin"; return 1; }
-  python3 "$lib/check.py" growth "$work/metrics-2-pods.txt" "$work/metrics-20-pods.txt" || bad=1
+  if grep -Eq '^csi_erofs_opens_passthrough [1-9]' "$work/metrics-20-pods.txt"; then
+    python3 "$lib/check.py" growth "$work/metrics-2-pods.txt" "$work/metrics-20-pods.txt" || bad=1
+  else
+    # without passthrough (Linux before 6.9) pods share through the daemon's page cache, which
+    # these counters do not show; the plugin logs which mode each mount uses
+    echo "  note: no passthrough opens on this kernel ($(docker exec "$node" uname -r)): the growth check needs FUSE passthrough"
+  fi
   return "$bad"
 }
 
