@@ -53,6 +53,7 @@ public class NodeState {
     }
 
     private volatile boolean ready;
+    private volatile String problem;
 
     /**
      * Gauges for what the node holds and how sharing goes (operations by method, result and
@@ -97,8 +98,20 @@ public class NodeState {
         meters.add(io.micrometer.core.instrument.Gauge.builder(name, source, value).register(registry));
     }
 
-    /** At start: publishes again what the previous process had published; Probe says ready after. */
+    /**
+     * At start: checks that FUSE can be used at all, then publishes again what the previous
+     * process had published; Probe says ready after. Without /dev/fuse the plugin never says
+     * ready (so the liveness sidecar restarts it, with this reason in its log).
+     */
     void onStart(@jakarta.enterprise.event.Observes io.quarkus.runtime.StartupEvent started) {
+        try (var fuse = dev.csierofs.sys.FuseDevice.open()) {
+            problem = null;
+        } catch (dev.csierofs.sys.SyscallException | RuntimeException e) {
+            problem = "cannot open " + dev.csierofs.sys.FuseDevice.PATH + " (" + e.getMessage() + "): the plugin needs the host's "
+                    + "/dev/fuse in its container (the chart mounts it) and the fuse module loaded on the node (modprobe fuse)";
+            java.util.logging.Logger.getLogger(NodeState.class.getName()).severe(problem + "; not ready");
+            return;
+        }
         try {
             Volumes.Recovery r = volumes().recover();
             if (!r.republished().isEmpty() || !r.failed().isEmpty()) {
@@ -114,6 +127,11 @@ public class NodeState {
     /** Whether the start-up recovery has run. */
     boolean ready() {
         return ready;
+    }
+
+    /** Why the plugin cannot serve at all (no /dev/fuse), or null. */
+    String problem() {
+        return problem;
     }
 
     synchronized ImageMounts mounts() {

@@ -18,7 +18,11 @@ public class RecoveryReadiness implements HealthCheck {
 
     @Override
     public HealthCheckResponse call() {
-        return HealthCheckResponse.named("volume-state-recovered").status(state.ready())
-                .withData("volumes", state.ready() ? state.volumes().published().size() : 0).build();
+        var r = HealthCheckResponse.named("volume-state-recovered").status(state.ready())
+                .withData("volumes", state.ready() ? state.volumes().published().size() : 0);
+        if (state.problem() != null) {
+            r.withData("problem", state.problem());
+        }
+        return r.build();
     }
 }

@@ -132,4 +132,43 @@ class PluginRestartIT {
             }
         }
     }
+
+    /** Without a usable /dev/fuse the plugin says why and never says ready. */
+    @Test
+    void withoutDevFuseThePluginNamesTheProblemAndIsNotReady(@TempDir Path tmp) throws Exception {
+        Files.createDirectories(tmp.resolve("images"));
+        Path socket = tmp.resolve("csi/csi.sock");
+        Path blocker = tmp.resolve("not-fuse.sock"); // open(2) of a socket fails (ENXIO): a /dev/fuse that cannot be used
+        try (var s = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            s.bind(java.net.UnixDomainSocketAddress.of(blocker));
+            String serve = String.join(" ", ROOT.resolve("bin/csi-driver-erofs").toString(), "serve", "--endpoint", "unix://" + socket,
+                    "--node-id", "it-node", "--state-dir", tmp.resolve("state").toString(), "--image-root",
+                    tmp.resolve("images").toString(), "--metrics-port", "0");
+            Process p = new ProcessBuilder("unshare", "-m", "--propagation", "private", "sh", "-c",
+                    "mount --bind " + blocker + " /dev/fuse && exec " + serve)
+                    .redirectErrorStream(true).redirectOutput(tmp.resolve("serve.log").toFile()).start();
+            try {
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                while (!Files.readString(tmp.resolve("serve.log")).contains("cannot open /dev/fuse")) {
+                    assertTrue(p.isAlive(), "serve exited: " + Files.readString(tmp.resolve("serve.log")));
+                    assertTrue(System.nanoTime() < deadline, "no word about /dev/fuse within 60 s: " + Files.readString(tmp.resolve("serve.log")));
+                    Thread.sleep(100);
+                }
+                assertTrue(Files.readString(tmp.resolve("serve.log")).contains("modprobe fuse"), "the log says what to do");
+                Boolean ready = null;
+                while (ready == null) { // the socket is bound once start-up is over
+                    assertTrue(System.nanoTime() < deadline, "the socket never answered: " + Files.readString(tmp.resolve("serve.log")));
+                    try (UnixSocketClient c = new UnixSocketClient(socket.toString())) {
+                        ready = c.identity().probe(ProbeRequest.getDefaultInstance()).getReady().getValue();
+                    } catch (RuntimeException notYet) {
+                        Thread.sleep(100);
+                    }
+                }
+                assertFalse(ready, "Probe says not ready");
+            } finally {
+                p.destroy();
+                p.waitFor();
+            }
+        }
+    }
 }
