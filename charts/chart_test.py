@@ -488,6 +488,36 @@ def ca_bundle():
     eq(volume(docs, "ca-bundle")["configMap"]["name"], "corp-ca", "CA from an existing ConfigMap")
 
 
+@check
+def image_runs_serve_as_bin_script_does():
+    # the Dockerfile cannot be built here (no Docker engine): check that its entrypoint keeps the
+    # JVM options bin/csi-driver-erofs gives `serve`, and the fast-jar layout it copies
+    with open(os.path.join(TOP, "bin", "csi-driver-erofs")) as f:
+        script = f.read()
+    blocks = [re.search(r"^opts=\((.*?)\)", script, re.M | re.S),
+              re.search(r"mount\|serve\) opts\+=\((.*?)\)", script, re.S),
+              re.search(r'"\$command" = serve \] && opts\+=\((.*?)\)', script, re.S)]
+    expect(all(blocks), "bin/csi-driver-erofs: the serve JVM options were not found")
+    wanted = [t for m in blocks for t in m.group(1).split()]
+    with open(os.path.join(TOP, "plugin", "src", "main", "docker", "Dockerfile")) as f:
+        dockerfile = f.read()
+    m = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.M)
+    expect(m, "Dockerfile has no exec-form ENTRYPOINT")
+    entry = json.loads(m.group(1))
+    eq(entry[:2], ["/bin/sh", "-c"], "ENTRYPOINT shell")
+    words = entry[2].split()
+    eq(words[:2], ["exec", "java"], "the JVM replaces the shell (PID 1 gets SIGTERM)")
+    missing = [t for t in wanted if t not in words]
+    eq(missing, [], "serve JVM options of bin/csi-driver-erofs missing from the image's ENTRYPOINT")
+    jar = words.index("-jar")
+    expect(words.index("${CSI_DRIVER_EROFS_JAVA_OPTS:-}") == jar - 1, "CSI_DRIVER_EROFS_JAVA_OPTS comes last, before -jar")
+    expect(all(words.index(t) < jar for t in wanted), "JVM options before -jar")
+    eq(words[jar + 1:jar + 3], ["/opt/csi-driver-erofs/quarkus-run.jar", "serve"], "runs quarkus-run.jar serve")
+    expect(re.search(r"^FROM eclipse-temurin:25-jre$", dockerfile, re.M), "base image eclipse-temurin:25-jre")
+    for part in ("lib/", "app/", "quarkus/", "quarkus-run.jar"):
+        expect(re.search(rf"^COPY target/quarkus-app/{re.escape(part)} ", dockerfile, re.M), f"Dockerfile copies {part}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals: bad values fail before anything reaches a cluster
 
