@@ -200,7 +200,7 @@ def every_ci_value_set_renders():
 @check
 def kubectl_reads_every_rendered_object():
     # no cluster here, so no server-side dry run: kubectl decodes each object locally
-    for files in ([], ["ci/monitoring-values.yaml"], ["ci/ca-pem-values.yaml"]):
+    for files in ([], ["ci/monitoring-values.yaml"], ["ci/podmonitor-values.yaml"], ["ci/ca-pem-values.yaml"]):
         text = render_text(files=files)
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
             f.write(text)
@@ -574,6 +574,7 @@ def cross_value_refusals():
         (["sidecars.nodeDriverRegistrar.healthPort=9809"], "must differ"),
         (["caBundle.existingSecret=a", "caBundle.existingConfigMap=b"], "at most one"),
         (["imageRoot=/var/lib/csi-driver-erofs"], "imageRoot must differ from stateDir"),
+        (["metrics.serviceMonitor.enabled=true", "metrics.podMonitor.enabled=true"], "not both"),
         (["kubeletDir=/" + "k" * 60, "driverName=" + "d" * 40], "longer than a unix socket address"),
     ]
     for sets, message in cases:

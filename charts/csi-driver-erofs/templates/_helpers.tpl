@@ -94,6 +94,9 @@ A size as a byte count: an integer, or digits with K, M, G or T (binary, as the 
 {{- if gt $ca 1 -}}
 {{- fail "caBundle: give at most one of pem, existingConfigMap and existingSecret" -}}
 {{- end -}}
+{{- if and .Values.metrics.serviceMonitor.enabled .Values.metrics.podMonitor.enabled -}}
+{{- fail "metrics: enable serviceMonitor or podMonitor, not both (Prometheus would scrape every plugin twice)" -}}
+{{- end -}}
 {{- if eq (clean .Values.imageRoot) (clean .Values.stateDir) -}}
 {{- fail "imageRoot must differ from stateDir (it may be a directory inside it, as by default)" -}}
 {{- end -}}
