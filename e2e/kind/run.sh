@@ -112,7 +112,7 @@ our_mounts() {
 # ---------------------------------------------------------------- steps
 step_build() {
   (cd "$top" && ./mvnw -B -q -ntp package -DskipTests) &&
-    docker build -q -t "$image" -f "$top/plugin/src/main/docker/Dockerfile" "$top" >/dev/null &&
+    docker build -q -t "$image" -f "$top/plugin/src/main/docker/Dockerfile" "$top/plugin" >/dev/null &&
     docker pull -q "$busybox_image" >/dev/null
 }
 
@@ -213,7 +213,7 @@ step "images: demo v1, v2 and two layers (examples/make-demo-images.sh)" step_im
 [ $failed = 0 ] && step "uninstall: helm uninstall removes the driver" step_uninstall
 if [ $failed != 0 ] && kind get clusters 2>/dev/null | grep -qx "$cluster"; then
   echo "---- plugin log (last 50 lines)"
-  kubectl -n "$ns" logs -l app.kubernetes.io/name=csi-driver-erofs -c csi-driver-erofs --tail 50 2>/dev/null || true
+  kubectl -n "$ns" logs -l app.kubernetes.io/name=csi-driver-erofs -c plugin --tail 50 2>/dev/null || true
 fi
 summary
 exit $failed
