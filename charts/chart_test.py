@@ -316,6 +316,7 @@ def default_environment():
         "CSI_STATE_DIR": "/var/lib/csi-driver-erofs",
         "CSI_IMAGE_ROOT": "/var/lib/csi-driver-erofs/images",
         "CSI_STORE_BUDGET": str(10 << 30),
+        "CSI_PAGE_CACHE": str(256 << 20),
         "CSI_BLOB_BUDGET": str(20 << 30),
         "CSI_UNMOUNT_GRACE": "5m",
         "CSI_WRITABLE_REQUESTS": "refuse",
@@ -359,8 +360,9 @@ def sizes_in_every_form():
     cases = {"0": "0", "4096": "4096", "1K": "1024", "3m": str(3 << 20), "50G": str(50 << 30), "2T": str(2 << 40),
              "107374182400": "107374182400"}
     for given, want in cases.items():
-        c = container(render(sets=[f"storeBudget={given}", f"blobBudget={given}"]), "plugin")
+        c = container(render(sets=[f"storeBudget={given}", f"blobBudget={given}", f"pageCache={given}"]), "plugin")
         eq(env_value(c, "CSI_STORE_BUDGET"), want, f"CSI_STORE_BUDGET for {given}")
+        eq(env_value(c, "CSI_PAGE_CACHE"), want, f"CSI_PAGE_CACHE for {given}")
         eq(env_value(c, "CSI_BLOB_BUDGET"), want, f"CSI_BLOB_BUDGET for {given}")
     c = container(render(strings=["storeBudget=123"]), "plugin")
     eq(env_value(c, "CSI_STORE_BUDGET"), "123", "a size given as a string of digits")

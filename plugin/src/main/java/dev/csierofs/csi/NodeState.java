@@ -39,7 +39,7 @@ public class NodeState {
             }
             try {
                 sharing = ContentSharing.withStore(config.stateDir().resolve("store"), config.storeBudget(),
-                        ContentSharing.Options.defaults());
+                        new ContentSharing.Options(true, ContentSharing.Options.DEFAULT_SYNC_LIMIT, config.pageCache()));
                 mounts = new ImageMounts(config.stateDir().resolve("mounts"), sharing, config.unmountGrace());
                 blobs = BlobStore.open(config.stateDir().resolve("blobs"), config.blobBudget(), new HttpsFetcher(trust,
                         HttpsFetcher.CONNECT_TIMEOUT, HttpsFetcher.STALL_TIMEOUT));
@@ -68,6 +68,7 @@ public class NodeState {
         gauge("csi_erofs_store_fallbacks", sharing, s -> s.stats().fallbacks());
         gauge("csi_erofs_page_cache_bytes", sharing, s -> s.stats().pageCacheBytes());
         gauge("csi_erofs_page_cache_hit_ratio", sharing, s -> s.stats().pageCacheHitRatio());
+        gauge("csi_erofs_page_cache_max_bytes", sharing, s -> s.stats().pageCacheMax());
         gauge("csi_erofs_blob_bytes", blobs, b -> b.stats().bytes());
         gauge("csi_erofs_blob_budget_bytes", blobs, b -> b.stats().budget());
         gauge("csi_erofs_blobs", blobs, b -> b.stats().blobs());

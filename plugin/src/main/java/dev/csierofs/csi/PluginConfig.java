@@ -35,6 +35,10 @@ public interface PluginConfig {
     /** PEM certificates trusted for {@code https://} sources in addition to the JVM's default certificate authorities. */
     Optional<Path> caFile();
 
+    /** Memory of the daemon's own page cache (files that cannot pass through), in bytes. */
+    @WithDefault("268435456")
+    long pageCache();
+
     /** How long an image mount that no volume uses stays mounted. */
     @WithDefault("5m")
     java.time.Duration unmountGrace();

@@ -34,6 +34,8 @@ public class PluginMain implements QuarkusApplication {
               --image-root DIR          where volumes' local images are (env CSI_IMAGE_ROOT; default /var/lib/csi-driver-erofs/images)
               --unmount-grace DURATION  how long an image mount no volume uses stays (env CSI_UNMOUNT_GRACE; default 5m)
               --store-budget SIZE       disk the content store may use, e.g. 50G (env CSI_STORE_BUDGET; default 10G)
+              --page-cache SIZE         memory of the daemon's own page cache, for files that cannot pass through
+                                        (env CSI_PAGE_CACHE; default 256M)
               --blob-budget SIZE        disk downloaded https:// images may use beyond those in use (env CSI_BLOB_BUDGET; default 20G)
               --ca-file PEM             CA certificates trusted for https:// images besides the JVM's own (env CSI_CA_FILE)
               --metrics-port PORT       /q/metrics and /q/health (env CSI_METRICS_PORT; default 9808)
@@ -44,17 +46,18 @@ public class PluginMain implements QuarkusApplication {
             """;
     /** CSI: at most 63 characters, starting and ending alphanumeric, with dashes, dots and alphanumerics between. */
     private static final Pattern DRIVER_NAME = Pattern.compile("[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?");
-    private static final Map<String, String> OPTIONS = Map.of(
-            "--node-id", "csi.node-id",
-            "--driver-name", "csi.driver-name",
-            "--state-dir", "csi.state-dir",
-            "--image-root", "csi.image-root",
-            "--unmount-grace", "csi.unmount-grace",
-            "--store-budget", "csi.store-budget",
-            "--blob-budget", "csi.blob-budget",
-            "--ca-file", "csi.ca-file",
-            "--metrics-port", "quarkus.management.port",
-            "--writable-requests", "csi.writable-requests");
+    private static final Map<String, String> OPTIONS = Map.ofEntries(
+            Map.entry("--node-id", "csi.node-id"),
+            Map.entry("--driver-name", "csi.driver-name"),
+            Map.entry("--state-dir", "csi.state-dir"),
+            Map.entry("--image-root", "csi.image-root"),
+            Map.entry("--unmount-grace", "csi.unmount-grace"),
+            Map.entry("--store-budget", "csi.store-budget"),
+            Map.entry("--page-cache", "csi.page-cache"),
+            Map.entry("--blob-budget", "csi.blob-budget"),
+            Map.entry("--ca-file", "csi.ca-file"),
+            Map.entry("--metrics-port", "quarkus.management.port"),
+            Map.entry("--writable-requests", "csi.writable-requests"));
     /** Held for the life of the process: a second plugin on the same socket would take it over. */
     private static FileChannel socketLock;
 
@@ -140,22 +143,10 @@ public class PluginMain implements QuarkusApplication {
             throw new UsageException("driver name '" + driver + "' is not a valid CSI driver name (lower-case DNS-style, at most 63 "
                     + "characters, e.g. erofs.csierofs.dev)");
         }
-        if (props.containsKey("csi.store-budget")) { // sizes with suffixes, as `mount --store-budget` takes them
-            try {
-                props.put("csi.store-budget", Long.toString(dev.csierofs.tools.Sizes.parse(props.get("csi.store-budget"), "--store-budget")));
-            } catch (IllegalArgumentException e) {
-                throw new UsageException(e.getMessage());
-            }
-        }
-        String blobBudget = props.getOrDefault("csi.blob-budget", env.get("CSI_BLOB_BUDGET")); // the environment's too: "20G"
-        if (blobBudget != null) {
-            try {
-                props.put("csi.blob-budget", Long.toString(dev.csierofs.tools.Sizes.parse(blobBudget,
-                        props.containsKey("csi.blob-budget") ? "--blob-budget" : "CSI_BLOB_BUDGET")));
-            } catch (IllegalArgumentException e) {
-                throw new UsageException(e.getMessage());
-            }
-        }
+        // sizes with suffixes, as `mount --store-budget` takes them, on the command line and in the environment
+        size(props, env, "csi.store-budget", "--store-budget", "CSI_STORE_BUDGET");
+        size(props, env, "csi.page-cache", "--page-cache", "CSI_PAGE_CACHE");
+        size(props, env, "csi.blob-budget", "--blob-budget", "CSI_BLOB_BUDGET");
         String caFile = props.getOrDefault("csi.ca-file", env.getOrDefault("CSI_CA_FILE", ""));
         if (!caFile.isBlank()) { // read now: a bad file is a start-up error, not a failure of every https:// volume
             try {
@@ -173,6 +164,19 @@ public class PluginMain implements QuarkusApplication {
             throw new UsageException("--metrics-port must be a TCP port number, got " + port);
         }
         return props;
+    }
+
+    /** A size option (or its environment variable) as bytes: suffixes K, M, G, T accepted in both. */
+    private static void size(Map<String, String> props, Map<String, String> env, String key, String option, String variable)
+            throws UsageException {
+        String given = props.getOrDefault(key, env.get(variable));
+        if (given != null) {
+            try {
+                props.put(key, Long.toString(dev.csierofs.tools.Sizes.parse(given, props.containsKey(key) ? option : variable)));
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
     }
 
     /** {@code unix:///abs/path} (as kubelet and csi-sanity write it) or a bare absolute path. */

@@ -27,6 +27,12 @@ class PluginMainTest {
                 .get("csi.store-budget"));
         assertThrows(PluginMain.UsageException.class,
                 () -> PluginMain.properties(new String[] {"--node-id", "n", "--store-budget", "lots"}, Map.of()));
+        assertEquals(Long.toString(64L << 20), PluginMain.properties(new String[] {"--node-id", "n", "--page-cache", "64M"}, Map.of())
+                .get("csi.page-cache"));
+        assertEquals(Long.toString(1L << 30), PluginMain.properties(new String[] {"--node-id", "n"}, Map.of("CSI_PAGE_CACHE", "1G"))
+                .get("csi.page-cache"), "the environment takes suffixes too");
+        assertThrows(PluginMain.UsageException.class,
+                () -> PluginMain.properties(new String[] {"--node-id", "n", "--page-cache", "-1"}, Map.of()));
         assertEquals(Long.toString(5L << 30), PluginMain.properties(new String[] {"--node-id", "n", "--blob-budget", "5G"}, Map.of())
                 .get("csi.blob-budget"));
         assertEquals(Long.toString(512L << 20), PluginMain.properties(new String[] {"--node-id", "n"},

@@ -79,6 +79,7 @@ class PublishVolumeTest {
                     java.net.http.HttpResponse.BodyHandlers.ofString()).body();
             assertTrue(metrics.contains("csi_erofs_volumes_published 2.0"), "volumes gauge");
             assertTrue(metrics.contains("csi_erofs_image_mounts 1.0"), "mounts gauge");
+            assertTrue(metrics.contains("csi_erofs_page_cache_max_bytes 6.7108864E7"), "the page cache limit (%test: 64M)");
             assertTrue(metrics.matches("(?s).*grpc_server_processing_duration_seconds_count\\{[^}]*method=\"NodePublishVolume\"[^}]*\\} [1-9].*"),
                     "publish latency by method and result");
             assertEquals(3, erofsMounts(image), "the image's FUSE mount and two bind mounts of it");
