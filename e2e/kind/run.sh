@@ -104,9 +104,11 @@ layer_sums() {
   return "$rc"
 }
 
-# our_mounts: the node's mounts of the plugin (FUSE mounts and their bind mounts into pods)
+# our_mounts: mounts of ours left on the node (bind mounts into pods, FUSE mounts) and in the
+# plugin's container, where the image mounts live (its state directory does not propagate)
 our_mounts() {
   docker exec "$node" cat /proc/self/mountinfo | grep -E 'fuse\.erofs|kubernetes\.io~csi' || true
+  kubectl -n "$ns" exec "$(plugin_pod)" -c plugin -- cat /proc/self/mountinfo | grep -E 'fuse\.erofs' || true
 }
 
 # ---------------------------------------------------------------- steps

@@ -43,8 +43,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * <li>A merged directory shows the topmost directory's attributes and xattrs, with one link (as
  * overlayfs reports it); {@code trusted.overlay.*} xattrs are never shown.</li>
  * </ul>
- * One difference, on purpose: overlayfs lists a 0:0 device found in a directory that exists in
- * only one layer, while a lookup of that name fails; here such a whiteout is not listed either.
+ * Two differences, on purpose, both where overlayfs lists a name its own lookup then fails on:
+ * a 0:0 device in a directory that exists in only one layer, and an xwhiteout in an announcing
+ * directory of the lowest layer (overlayfs ignores the announcement there). Here neither is listed.
  * Redirects and metacopy ({@code trusted.overlay.redirect}, {@code .metacopy}) are not followed,
  * as overlayfs does not follow them without its redirect_dir/metacopy options.
  * <p>

@@ -53,6 +53,8 @@ public final class BlobStore implements AutoCloseable {
     /** Downloads at least this large (or of unknown size) log their progress. */
     private static final long PROGRESS_MIN_BYTES = 64L << 20;
     private static final long PROGRESS_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(30);
+    /** Disk space a download leaves free (or 5% of a small disk): a full node disk evicts pods (kubelet's DiskPressure). */
+    static final long DISK_MARGIN = 1L << 30;
 
     private final Path root;
     private final Path files;
@@ -343,10 +345,18 @@ public final class BlobStore implements AutoCloseable {
         long started = System.nanoTime();
         long reserved = 0;
         boolean done = false;
-        LOG.info("downloading " + url + " (" + digest + ")");
+        String shown = HttpsFetcher.withoutQuery(url); // presigned URLs carry credentials in the query
+        LOG.info("downloading " + shown + " (" + digest + ")");
         try (HttpsFetcher.Response body = fetcher.get(url);
              FileChannel out = FileChannel.open(part, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             long length = body.length();
+            java.nio.file.FileStore disk = Files.getFileStore(tmp);
+            long usable = disk.getUsableSpace();
+            long margin = Math.min(DISK_MARGIN, disk.getTotalSpace() / 20);
+            if (length >= 0 && length > usable - margin) {
+                throw new BlobFetchException(Failure.NO_SPACE, "downloading " + shown + ": " + length + " bytes do not fit on the disk of "
+                        + root + " (" + usable + " bytes free, " + margin + " kept free); free disk space or lower --blob-budget");
+            }
             if (length >= 0) {
                 reserved = length;
                 reserve(digest, length);
@@ -365,9 +375,13 @@ public final class BlobStore implements AutoCloseable {
                     out.write(bb);
                 }
                 n += r;
+                if (length < 0 && n > usable - margin) { // no announced length: stop before the disk is full
+                    throw new BlobFetchException(Failure.NO_SPACE, "downloading " + shown + ": more than " + n + " bytes, which do not "
+                            + "fit on the disk of " + root + " (" + usable + " bytes were free, " + margin + " kept free)");
+                }
                 long now = System.nanoTime();
                 if (logProgress && (n >= nextTenth || now - lastLog >= PROGRESS_INTERVAL_NANOS)) {
-                    LOG.info("downloading " + url + ": " + n + (length >= 0 ? " of " + length + " bytes (" + n * 100 / length + "%)"
+                    LOG.info("downloading " + shown + ": " + n + (length >= 0 ? " of " + length + " bytes (" + n * 100 / length + "%)"
                             : " bytes") + " in " + seconds(started, now) + " s");
                     lastLog = now;
                     while (n >= nextTenth) {
@@ -377,7 +391,7 @@ public final class BlobStore implements AutoCloseable {
             }
             Digest actual = Digest.of(md.digest());
             if (!actual.equals(digest)) {
-                throw new BlobFetchException(Failure.DIGEST_MISMATCH, url + " served " + n + " bytes with digest " + actual + ", not the "
+                throw new BlobFetchException(Failure.DIGEST_MISMATCH, shown + " served " + n + " bytes with digest " + actual + ", not the "
                         + digest + " the volume names: fix the digest in the volume attributes, or the content on the server");
             }
             out.force(true);
@@ -404,16 +418,16 @@ public final class BlobStore implements AutoCloseable {
             done = true;
             downloads.incrementAndGet();
             downloadedBytes.addAndGet(n);
-            LOG.info("downloaded " + url + (body.servedFrom().equals(url.toString()) ? "" : " (from " + body.servedFrom() + ")") + ": "
+            LOG.info("downloaded " + shown + (body.servedFrom().equals(shown) ? "" : " (from " + body.servedFrom() + ")") + ": "
                     + n + " bytes in " + seconds(started, System.nanoTime()) + " s, digest verified");
             return e;
         } catch (IOException e) {
-            IOException failed = isNoSpace(e) ? new BlobFetchException(Failure.NO_SPACE, "downloading " + url + ": the disk of "
+            IOException failed = isNoSpace(e) ? new BlobFetchException(Failure.NO_SPACE, "downloading " + shown + ": the disk of "
                     + root + " is full (" + e.getMessage() + ")", e) : e;
             LOG.warning("download failed: " + failed.getMessage());
             throw failed;
         } catch (RuntimeException e) {
-            LOG.warning("download of " + url + " failed: " + e);
+            LOG.warning("download of " + shown + " failed: " + e);
             throw e;
         } finally {
             if (!done) {

@@ -200,10 +200,11 @@ public final class HttpsFetcher implements AutoCloseable {
 
     /** The URL asked for, and where a redirect led (without user info or query: presigned URLs carry credentials there). */
     private static String describe(URI asked, URI at) {
-        return asked.equals(at) ? asked.toString() : asked + " (redirected to " + withoutQuery(at) + ")";
+        return asked.equals(at) ? withoutQuery(asked) : withoutQuery(asked) + " (redirected to " + withoutQuery(at) + ")";
     }
 
-    private static String withoutQuery(URI u) {
+    /** {@code u} for logs and messages: without its query, where presigned URLs carry their credentials. */
+    static String withoutQuery(URI u) {
         return u.getScheme() + "://" + u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort())
                 + (u.getRawPath() == null ? "" : u.getRawPath()) + (u.getRawQuery() == null ? "" : "?...");
     }

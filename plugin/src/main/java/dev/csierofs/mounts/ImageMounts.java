@@ -52,6 +52,8 @@ public final class ImageMounts implements AutoCloseable {
         int refs;
         /** The pending unmount of an unused mount; cancelled when a volume takes it again. */
         java.util.concurrent.ScheduledFuture<?> unmount;
+        /** What to let go of once this mount is stopped (or taken again); guarded by the ImageMounts. */
+        final List<Runnable> onStop = new java.util.ArrayList<>();
 
         Mounted(String key, Path path, List<ErofsImage> images, FuseSession session) {
             this.key = key;
@@ -149,7 +151,7 @@ public final class ImageMounts implements AutoCloseable {
      */
     public Mounted acquire(List<VolumeSource.Layer> layers) throws IOException, InvalidVolumeException {
         for (VolumeSource.Layer layer : layers) {
-            if (layer.digest().isPresent()) {
+            if (layer.digest().isPresent() && layer.url() == null) { // downloaded blobs were checked by the blob store
                 // outside the lock: hashing a large image must not hold up other volumes' publishes
                 Digest actual = digestOf(layer.file());
                 if (!actual.equals(layer.digest().get())) {
@@ -187,6 +189,9 @@ public final class ImageMounts implements AutoCloseable {
             m.unmount = null;
         }
         m.refs++;
+        // taken again: the new volume holds what the mount needs, so what the last one held can go
+        m.onStop.forEach(Runnable::run);
+        m.onStop.clear();
         return m;
     }
 
@@ -194,6 +199,7 @@ public final class ImageMounts implements AutoCloseable {
         try {
             m.session.stop(Duration.ZERO);
             m.closeImages();
+            Files.deleteIfExists(m.path);
         } catch (IOException e) {
             LOG.warning("unmounting the spare mount " + m.path + ": " + e.getMessage());
         }
@@ -213,7 +219,10 @@ public final class ImageMounts implements AutoCloseable {
             List<String> keys = new java.util.ArrayList<>();
             for (VolumeSource.Layer layer : layers) {
                 images.add(ErofsImage.open(layer.file(), layer.devices()));
-                keys.add(ContentSharing.fileKey(layer.file()));
+                // a downloaded blob is named by its digest: the same name for every mount of it and across
+                // restarts (its file's mtime changes with use), so its per-file digests are kept
+                keys.add(layer.url() != null && layer.digest().isPresent() ? "blob:" + layer.digest().get().hex()
+                        : ContentSharing.fileKey(layer.file()));
             }
             FuseFilesystem fs;
             String mode;
@@ -243,19 +252,33 @@ public final class ImageMounts implements AutoCloseable {
 
     /** One volume less; after the last one the image is unmounted once the grace period passes unused. */
     public void release(String key) {
+        release(key, () -> { });
+    }
+
+    /**
+     * One volume less, and {@code whenUnused} (letting go of what the volume held for the mount,
+     * such as its downloaded blobs) run once the mount no longer needs it: at once if other volumes
+     * still use the mount (they hold the same), else when it is unmounted, or when a volume takes
+     * it again within the grace period (that volume holds its own).
+     */
+    public void release(String key, Runnable whenUnused) {
         Mounted gone;
         synchronized (this) {
             Mounted m = byKey.get(key);
             if (m == null || --m.refs > 0) {
-                return;
-            }
-            if (!grace.isZero()) {
+                gone = null;
+            } else if (!grace.isZero()) {
+                m.onStop.add(whenUnused);
                 m.unmount = reaper.schedule(() -> unmountIfUnused(key), grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
                 return;
+            } else {
+                gone = byKey.remove(key);
             }
-            gone = byKey.remove(key);
         }
-        stop(gone); // outside the lock: it may wait for open files, and other volumes' publishes must not
+        if (gone != null) {
+            stop(gone); // outside the lock: it may wait for open files, and other volumes' publishes must not
+        }
+        whenUnused.run();
     }
 
     private void unmountIfUnused(String key) {
@@ -270,7 +293,7 @@ public final class ImageMounts implements AutoCloseable {
         stop(gone);
     }
 
-    /** Ends a mount already taken out of the table. */
+    /** Ends a mount already taken out of the table, then lets go of what its last volume held for it. */
     private void stop(Mounted m) {
         try {
             m.session.stop(Duration.ofSeconds(5));
@@ -280,6 +303,12 @@ public final class ImageMounts implements AutoCloseable {
         } catch (IOException e) {
             LOG.warning("unmounting " + m.path + ": " + e.getMessage());
         }
+        List<Runnable> after;
+        synchronized (this) {
+            after = List.copyOf(m.onStop);
+            m.onStop.clear();
+        }
+        after.forEach(Runnable::run);
     }
 
     /** The mount with {@code key}, or null. */

@@ -9,8 +9,8 @@ import java.util.Optional;
 
 /**
  * A volume's layers as local files: each {@code https://} layer replaced by its downloaded and
- * verified blob (file = the blob, no digest: the blob store has checked it, so the image mounts
- * need not hash it again), local layers as they are. Holds
+ * verified blob (file = the blob; the URL and digest kept, which tells the image mounts that the
+ * blob store has checked it, and names its content for sharing by digest), local layers as they are. Holds
  * those blobs, so that none is evicted, until closed.
  */
 public final class LocalLayers implements AutoCloseable {
@@ -38,7 +38,7 @@ public final class LocalLayers implements AutoCloseable {
                 // VolumeSource requires a digest with every URL
                 BlobStore.Blob blob = blobs.fetch(layer.url(), layer.digest().orElseThrow());
                 held.add(blob);
-                local.add(new VolumeSource.Layer(blob.path(), null, Optional.empty(), List.of()));
+                local.add(new VolumeSource.Layer(blob.path(), layer.url(), Optional.of(blob.digest()), List.of()));
             }
         } catch (IOException | RuntimeException e) {
             held.forEach(BlobStore.Blob::release);

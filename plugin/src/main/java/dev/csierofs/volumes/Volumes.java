@@ -168,8 +168,7 @@ public final class Volumes {
                 if (!Mounts.at(target.toString()).isEmpty()) {
                     Libc.umount2(target.toString(), Libc.MNT_DETACH);
                 }
-                mounts.release(m.key());
-                local.close();
+                mounts.release(m.key(), local::close);
                 if (created) {
                     Files.deleteIfExists(target);
                 }
@@ -211,8 +210,8 @@ public final class Volumes {
             Files.deleteIfExists(recordOf(target));
             if (p != null) {
                 byTarget.remove(target);
-                mounts.release(p.mountKey());
-                p.local().close();
+                // the volume's blobs stay held while its image mount may stay (the grace period)
+                mounts.release(p.mountKey(), p.local()::close);
                 LOG.info("unpublished " + p.volumeId() + " from " + target);
             }
         }
