@@ -2,7 +2,7 @@ package dev.csierofs.cli;
 
 import dev.csierofs.erofs.ErofsImage;
 import dev.csierofs.fs.ContentSharing;
-import dev.csierofs.fs.ErofsFilesystem;
+import dev.csierofs.fs.ImageFilesystem;
 import dev.csierofs.fuse.FuseSession;
 import dev.csierofs.fuse.InitNegotiation;
 import dev.csierofs.tools.Sizes;
@@ -125,23 +125,13 @@ public class MountCommand implements Callable<Integer> {
                 for (Path d : devices) {
                     ImageOptions.requireFile(d, "device");
                 }
-                dev.csierofs.fuse.FuseFilesystem fs;
-                String mode;
-                if (layers.size() == 1) {
-                    ErofsFilesystem one = new ErofsFilesystem(images.get(0), sharing, keys.get(0));
-                    fs = one;
-                    mode = one.mode();
-                } else {
-                    var stack = new dev.csierofs.fs.OverlayFilesystem(images, sharing, keys);
-                    fs = stack;
-                    mode = stack.mode();
-                }
+                ImageFilesystem fs = ImageFilesystem.of(images, sharing, keys);
                 // the mount table shows the layers lowest first, joined by colons (its source field takes no commas)
                 String source = String.join(":", layers.stream().map(p -> p.toAbsolutePath().toString()).toList());
                 FuseSession session = FuseSession.mount(fs, dir, "erofs", source, perMount, InitNegotiation.Options.defaults());
                 served.add(new Served(image, dir, session));
                 System.err.printf("mounted %s at %s; regular files: %s%n", layers.size() == 1 ? image
-                        : layers.size() + " layers " + image, dir, mode);
+                        : layers.size() + " layers " + image, dir, fs.mode());
             }
         } catch (Exception e) {
             stopAll(java.time.Duration.ZERO, false); // nothing half-done: what was mounted goes again

@@ -11,7 +11,6 @@ import dev.csierofs.fuse.AttrOut;
 import dev.csierofs.fuse.DirentList;
 import dev.csierofs.fuse.EntryOut;
 import dev.csierofs.fuse.FuseError;
-import dev.csierofs.fuse.FuseFilesystem;
 import dev.csierofs.fuse.OpenOut;
 import dev.csierofs.fuse.Protocol;
 import dev.csierofs.fuse.PassthroughRegistry;
@@ -37,7 +36,7 @@ import java.util.logging.Logger;
  * the root takes nodeid 1 and nid 0 takes the root's place (root nid + 1). Entries and
  * attributes are cached by the kernel for a day: the image never changes.
  */
-public final class ErofsFilesystem implements FuseFilesystem {
+public final class ErofsFilesystem implements ImageFilesystem {
     private static final Logger LOG = Logger.getLogger(ErofsFilesystem.class.getName());
     static final Duration TTL = Duration.ofDays(1);
     private static final int SEEK_DATA = 3;
@@ -131,7 +130,7 @@ public final class ErofsFilesystem implements FuseFilesystem {
         }
     };
 
-    /** How regular files are served on this mount, for the log line at mount time. */
+    @Override
     public String mode() {
         if (passthrough != null) {
             return "passthrough to the content store " + sharing.store().root();

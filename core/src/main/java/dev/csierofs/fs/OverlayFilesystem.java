@@ -8,7 +8,6 @@ import dev.csierofs.fuse.AttrOut;
 import dev.csierofs.fuse.DirentList;
 import dev.csierofs.fuse.EntryOut;
 import dev.csierofs.fuse.FuseError;
-import dev.csierofs.fuse.FuseFilesystem;
 import dev.csierofs.fuse.OpenOut;
 import dev.csierofs.fuse.PassthroughRegistry;
 import dev.csierofs.fuse.Protocol;
@@ -54,7 +53,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * Merged directories are remembered by nodeid for the life of the mount: a directory that exists
  * in one layer only needs no memory, since its nodeid names it completely.
  */
-public final class OverlayFilesystem implements FuseFilesystem {
+public final class OverlayFilesystem implements ImageFilesystem {
     static final String PRIVATE_PREFIX = "trusted.overlay.";
     private static final String OPAQUE = "trusted.overlay.opaque";
     private static final String WHITEOUT = "trusted.overlay.whiteout";
@@ -113,6 +112,7 @@ public final class OverlayFilesystem implements FuseFilesystem {
     }
 
     /** How regular files are served (the same for every layer). */
+    @Override
     public String mode() {
         return layers.get(0).mode();
     }

@@ -3,9 +3,7 @@ package dev.csierofs.mounts;
 import dev.csierofs.cas.Digest;
 import dev.csierofs.erofs.ErofsImage;
 import dev.csierofs.fs.ContentSharing;
-import dev.csierofs.fs.ErofsFilesystem;
-import dev.csierofs.fs.OverlayFilesystem;
-import dev.csierofs.fuse.FuseFilesystem;
+import dev.csierofs.fs.ImageFilesystem;
 import dev.csierofs.fuse.FuseSession;
 import dev.csierofs.fuse.InitNegotiation;
 import dev.csierofs.volumes.InvalidVolumeException;
@@ -224,22 +222,12 @@ public final class ImageMounts implements AutoCloseable {
                 keys.add(layer.url() != null && layer.digest().isPresent() ? "blob:" + layer.digest().get().hex()
                         : ContentSharing.fileKey(layer.file()));
             }
-            FuseFilesystem fs;
-            String mode;
-            if (images.size() == 1) {
-                ErofsFilesystem one = new ErofsFilesystem(images.get(0), sharing, keys.get(0));
-                fs = one;
-                mode = one.mode();
-            } else {
-                OverlayFilesystem stack = new OverlayFilesystem(images, sharing, keys);
-                fs = stack;
-                mode = stack.mode();
-            }
+            ImageFilesystem fs = ImageFilesystem.of(images, sharing, keys);
             // the mount table's source field takes no commas: layers are joined by colons, lowest first
             String source = String.join(":", layers.stream().map(l -> l.file().toString()).toList());
             FuseSession session = FuseSession.mount(fs, at, "erofs", source, 2, InitNegotiation.Options.defaults());
             LOG.info("mounted " + (layers.size() == 1 ? source : layers.size() + " layers " + source) + " at " + at
-                    + "; regular files: " + mode);
+                    + "; regular files: " + fs.mode());
             return new Mounted(key, at, images, session);
         } catch (IOException | RuntimeException e) {
             for (ErofsImage i : images) {
