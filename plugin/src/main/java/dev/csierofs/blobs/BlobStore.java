@@ -65,6 +65,8 @@ public final class BlobStore implements AutoCloseable {
     private final LinkedHashMap<Digest, Entry> entries = new LinkedHashMap<>(64, 0.75f, true);
     /** The one fetch (check or download) under way per digest. Guarded by {@code this}. */
     private final Map<Digest, CompletableFuture<Entry>> inFlight = new HashMap<>();
+    /** The URL each in-flight job fetches from (guarded by this). */
+    private final Map<CompletableFuture<Entry>, URI> jobUrls = new HashMap<>();
     /** Sizes of all entries plus the announced sizes of downloads under way. Guarded by {@code this}. */
     private long bytes;
 
@@ -209,6 +211,7 @@ public final class BlobStore implements AutoCloseable {
      * the first caller: the content is the same by its digest) and its failure.
      */
     public Blob fetch(URI url, Digest digest) throws IOException {
+        boolean ownUrlTried = false;
         while (true) {
             CompletableFuture<Entry> job;
             boolean mine = false;
@@ -222,6 +225,7 @@ public final class BlobStore implements AutoCloseable {
                 if (job == null && have == null) {
                     job = new CompletableFuture<>();
                     inFlight.put(digest, job);
+                    jobUrls.put(job, url);
                     mine = true;
                 }
             }
@@ -236,18 +240,36 @@ public final class BlobStore implements AutoCloseable {
                 } catch (IOException | RuntimeException | Error failed) {
                     synchronized (this) {
                         inFlight.remove(digest, job);
+                        jobUrls.remove(job);
                     }
                     job.completeExceptionally(failed);
                     throw failed;
                 }
                 synchronized (this) {
                     inFlight.remove(digest, job);
+                    jobUrls.remove(job);
                 }
                 job.complete(got);
                 touch(got);
                 return new Blob(got);
             }
-            Entry shared = await(job, digest);
+            URI theirs;
+            synchronized (this) {
+                theirs = jobUrls.get(job);
+            }
+            Entry shared;
+            try {
+                shared = await(job, digest);
+            } catch (BlobFetchException e) {
+                // another volume's URL for the same digest failed in a way ours may not (nothing there,
+                // refused): try ours once rather than inherit their failure
+                boolean urlSpecific = e.failure() == Failure.NOT_FOUND || e.failure() == Failure.REFUSED;
+                if (urlSpecific && !ownUrlTried && theirs != null && !theirs.equals(url)) {
+                    ownUrlTried = true;
+                    continue;
+                }
+                throw e;
+            }
             synchronized (this) {
                 if (!shared.removed) {
                     return hold(shared);

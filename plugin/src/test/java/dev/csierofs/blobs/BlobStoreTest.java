@@ -174,6 +174,29 @@ class BlobStoreTest {
         }
     }
 
+    /** Two volumes name one digest at different URLs; the first URL is wrong: the second still gets its blob. */
+    @Test
+    void aWaiterWithAnotherUrlIsNotFailedByTheFirstOnesWrongUrl() throws Exception {
+        server.statusAfter("/wrong-place/lz4.erofs", 404, Duration.ofMillis(500));
+        server.serve("/right-place/lz4.erofs", lz4);
+        Digest d = digest(lz4);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try (BlobStore store = open(1L << 30)) {
+            Future<?> wrong = pool.submit(() -> store.fetch(server.url("/wrong-place/lz4.erofs"), d));
+            while (server.requests("/wrong-place/lz4.erofs") == 0) {
+                Thread.sleep(10); // the first download is under way
+            }
+            try (BlobStore.Blob b = store.fetch(server.url("/right-place/lz4.erofs"), d)) {
+                assertEquals(d, b.digest());
+            }
+            var e = assertThrows(java.util.concurrent.ExecutionException.class, wrong::get);
+            assertEquals(Failure.NOT_FOUND, ((BlobFetchException) e.getCause()).failure());
+            assertEquals(1, server.requests("/right-place/lz4.erofs"));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void redirectsAreFollowedToHttpsOnly() throws Exception {
         server.serve("/store/lzma.erofs", lzma);

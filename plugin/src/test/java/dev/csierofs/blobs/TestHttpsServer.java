@@ -146,7 +146,15 @@ public final class TestHttpsServer implements AutoCloseable {
     }
 
     public void status(String path, int status) {
-        routes.put(path, x -> x.sendResponseHeaders(status, -1));
+        statusAfter(path, status, Duration.ZERO);
+    }
+
+    /** Answers {@code status} after waiting {@code delay}. */
+    public void statusAfter(String path, int status, Duration delay) {
+        routes.put(path, x -> {
+            Thread.sleep(delay.toMillis());
+            x.sendResponseHeaders(status, -1);
+        });
     }
 
     /** Announces all of {@code body}, sends the first {@code sent} bytes and drops the connection. */
