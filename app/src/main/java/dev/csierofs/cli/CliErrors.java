@@ -14,10 +14,15 @@ import java.io.IOException;
 @ApplicationScoped
 public class CliErrors {
     public static final int EXIT_FAILURE = 1;
+    /** As a process killed by SIGPIPE: the reader of our output went away (`cat ... | head`). */
+    static final int EXIT_BROKEN_PIPE = 141;
 
     @Produces
     CommandLine commandLine(PicocliCommandLineFactory factory) {
         return factory.create().setExecutionExceptionHandler((ex, cl, parsed) -> {
+            if (isBrokenPipe(ex)) {
+                return EXIT_BROKEN_PIPE; // nothing to say: whoever read our output stopped reading, as it may
+            }
             cl.getErr().println("csi-driver-erofs: " + describe(ex));
             if ("1".equals(System.getenv("CSI_DRIVER_EROFS_DEBUG"))) {
                 ex.printStackTrace(cl.getErr());
@@ -36,6 +41,16 @@ public class CliErrors {
         if (ex instanceof IOException && ex.getMessage() != null) {
             return ex.getMessage();
         }
-        return "internal error: " + ex + " (set CSI_DRIVER_EROFS_DEBUG=1 for details and please report it)";
+        return "internal error: " + ex + ("1".equals(System.getenv("CSI_DRIVER_EROFS_DEBUG")) ? " (please report it)"
+                : " (set CSI_DRIVER_EROFS_DEBUG=1 for details and please report it)");
+    }
+
+    private static boolean isBrokenPipe(Throwable ex) {
+        for (Throwable t = ex; t != null; t = t.getCause()) {
+            if (t instanceof IOException && t.getMessage() != null && t.getMessage().contains("Broken pipe")) {
+                return true;
+            }
+        }
+        return false;
     }
 }

@@ -91,9 +91,16 @@ public class MountCommand implements Callable<Integer> {
         if (!devices.isEmpty() && count > 1) {
             throw usage("--device applies to a single IMAGE; serve multi-device images one per process");
         }
-        long budget = Sizes.parse(storeBudget, "--store-budget");
-        long cache = Sizes.parse(pageCache, "--page-cache");
-        long limit = Sizes.parse(syncLimit, "--sync-limit");
+        long budget;
+        long cache;
+        long limit;
+        try {
+            budget = Sizes.parse(storeBudget, "--store-budget");
+            cache = Sizes.parse(pageCache, "--page-cache");
+            limit = Sizes.parse(syncLimit, "--sync-limit");
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
         int perMount = threads != null ? threads : count == 1 ? 2 * Runtime.getRuntime().availableProcessors() : 2;
         if (perMount < 1) {
             throw usage("--threads must be at least 1");

@@ -257,11 +257,18 @@ public final class ContentStore implements AutoCloseable {
      * if the store does not have it (or had a corrupt copy, now deleted).
      */
     public Lease acquire(Digest d) throws IOException {
+        return acquire(d, true);
+    }
+
+    /** {@code count}: whether a miss counts in the statistics (not when {@link #materialize} looks again). */
+    private Lease acquire(Digest d, boolean count) throws IOException {
         Entry e;
         synchronized (this) {
             e = entries.get(d);
             if (e == null) {
-                misses.incrementAndGet();
+                if (count) {
+                    misses.incrementAndGet();
+                }
                 return null;
             }
             e.pins++;
@@ -343,7 +350,7 @@ public final class ContentStore implements AutoCloseable {
             throw new IllegalArgumentException("negative size " + size);
         }
         while (true) {
-            Lease have = acquire(expected);
+            Lease have = acquire(expected, false); // callers look first (and count the miss) before they write
             if (have != null) {
                 return have;
             }
@@ -386,6 +393,9 @@ public final class ContentStore implements AutoCloseable {
             if (!reserve(size)) {
                 full.incrementAndGet();
                 synchronized (this) {
+                    if (budget == 0) {
+                        throw new StoreFullException("content store " + root + " has a budget of 0 bytes: it stores nothing");
+                    }
                     throw new StoreFullException("content store " + root + " cannot take " + size + " more bytes: its budget of "
                             + budget + " bytes is held by files in use (" + bytes + " bytes stored)");
                 }

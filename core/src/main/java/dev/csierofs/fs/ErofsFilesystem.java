@@ -132,6 +132,9 @@ public final class ErofsFilesystem implements ImageFilesystem {
 
     @Override
     public String mode() {
+        if (passthrough != null && sharing.store().budget() == 0) {
+            return "daemon page cache (the content store's budget is 0, so nothing passes through)";
+        }
         if (passthrough != null) {
             return "passthrough to the content store " + sharing.store().root();
         }

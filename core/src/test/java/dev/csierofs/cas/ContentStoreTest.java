@@ -46,10 +46,12 @@ class ContentStoreTest {
         byte[] b = content(1, 100_000);
         Digest d = digest(b);
         try (ContentStore s = ContentStore.open(tmp, 1 << 20)) {
+            assertNull(s.acquire(d), "not stored yet");
             try (ContentStore.Lease l = put(s, b)) {
                 assertFalse(l.hit());
                 assertEquals(b.length, l.size());
             }
+            assertEquals(1, s.stats().misses(), "a look and a write of new content: one miss, not two");
             s.flush();
             Path p = tmp.resolve("sha256").resolve(d.hex().substring(0, 2)).resolve(d.hex());
             assertArrayEquals(b, Files.readAllBytes(p), "the file is named by its content's SHA-256");

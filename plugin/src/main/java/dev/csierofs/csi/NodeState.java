@@ -105,6 +105,12 @@ public class NodeState {
      * ready (so the liveness sidecar restarts it, with this reason in its log).
      */
     void onStart(@jakarta.enterprise.event.Observes io.quarkus.runtime.StartupEvent started) {
+        var log = java.util.logging.Logger.getLogger(NodeState.class.getName());
+        log.info("node " + config.nodeId().orElse("?") + ", driver " + config.driverName() + ": state in " + config.stateDir()
+                + ", images under " + config.imageRoot() + (java.nio.file.Files.isDirectory(config.imageRoot()) ? ""
+                        : " (which does not exist: local images cannot be served until it does)")
+                + "; content store budget " + config.storeBudget() + " bytes, page cache " + config.pageCache() + " bytes, "
+                + "unused image mounts kept " + config.unmountGrace() + ", publishes with readonly=false: " + config.writableRequests());
         try (var fuse = dev.csierofs.sys.FuseDevice.open()) {
             problem = null;
         } catch (dev.csierofs.sys.SyscallException | RuntimeException e) {

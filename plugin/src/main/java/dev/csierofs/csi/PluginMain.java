@@ -60,6 +60,8 @@ public class PluginMain implements QuarkusApplication {
             Map.entry("--writable-requests", "csi.writable-requests"));
     /** Held for the life of the process: a second plugin on the same socket would take it over. */
     private static FileChannel socketLock;
+    /** Held for the life of the process: two plugins must not share one state directory (store, mounts, volume records). */
+    private static FileChannel stateLock;
 
     @Inject
     PluginConfig config;
@@ -88,6 +90,10 @@ public class PluginMain implements QuarkusApplication {
         try {
             Path socket = Path.of(props.get("quarkus.http.domain-socket"));
             prepareSocket(socket);
+            lockStateDir(Path.of(props.getOrDefault("csi.state-dir", System.getenv().getOrDefault("CSI_STATE_DIR",
+                    "/var/lib/csi-driver-erofs"))));
+            checkMetricsPort(Integer.parseInt(props.getOrDefault("quarkus.management.port", "9808")),
+                    System.getenv().getOrDefault("QUARKUS_MANAGEMENT_HOST", "0.0.0.0"));
         } catch (IOException | IllegalStateException e) {
             System.err.println("csi-driver-erofs serve: " + e.getMessage());
             System.exit(1);
@@ -189,6 +195,39 @@ public class PluginMain implements QuarkusApplication {
             throw new UsageException("socket path " + path + " is longer than a unix socket address allows (107 bytes)");
         }
         return Path.of(path);
+    }
+
+    /** Refuses a state directory another plugin serves from (each would unmount the other's image mounts at start). */
+    static void lockStateDir(Path stateDir) throws IOException {
+        Files.createDirectories(stateDir);
+        Path lock = stateDir.resolve("plugin.lock");
+        FileChannel ch = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock held;
+        try {
+            held = ch.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException sameProcess) {
+            held = null;
+        }
+        if (held == null) {
+            ch.close();
+            throw new IllegalStateException("another plugin uses the state directory " + stateDir + " (it holds " + lock
+                    + "); give each plugin its own --state-dir");
+        }
+        stateLock = ch;
+    }
+
+    /** Says so in one line when the metrics port is taken, rather than in Quarkus's start-up stack trace. */
+    static void checkMetricsPort(int port, String host) throws IOException {
+        if (port == 0) {
+            return;
+        }
+        try (var probe = new java.net.ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(new java.net.InetSocketAddress(host, port));
+        } catch (java.net.BindException e) {
+            throw new IOException("the metrics port " + host + ":" + port + " is in use (" + e.getMessage()
+                    + "); choose another with --metrics-port or CSI_METRICS_PORT");
+        }
     }
 
     /**

@@ -97,4 +97,18 @@ class PluginMainTest {
         assertTrue(e.getMessage().contains("not a socket"), e.getMessage());
         assertEquals("data", Files.readString(file), "a regular file is never replaced");
     }
+
+    @Test
+    void aSecondPluginOnOneStateDirAndABusyMetricsPortAreRefusedInOneLine(@TempDir Path tmp) throws Exception {
+        PluginMain.lockStateDir(tmp.resolve("state"));
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> PluginMain.lockStateDir(tmp.resolve("state")));
+        assertTrue(e.getMessage().contains("another plugin uses the state directory") && e.getMessage().contains("--state-dir"),
+                e.getMessage());
+        try (var taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            java.io.IOException busy = assertThrows(java.io.IOException.class,
+                    () -> PluginMain.checkMetricsPort(taken.getLocalPort(), "127.0.0.1"));
+            assertTrue(busy.getMessage().contains("--metrics-port"), busy.getMessage());
+        }
+        PluginMain.checkMetricsPort(0, "0.0.0.0"); // 0: any free port, nothing to check
+    }
 }
