@@ -16,6 +16,9 @@ public class UmountCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (java.nio.file.Files.notExists(dir)) { // said here, rather than as the mount(2) helper's refusal
+            throw new IOException(dir + ": no such directory");
+        }
         if (!FuseMount.detach(dir, "erofs")) {
             throw new IOException(dir + " has no csi-driver-erofs mount (see /proc/self/mountinfo for what is mounted there)");
         }
