@@ -201,6 +201,12 @@ public class PluginMain implements QuarkusApplication {
     static void lockStateDir(Path stateDir) throws IOException {
         Files.createDirectories(stateDir);
         Path lock = stateDir.resolve("plugin.lock");
+        stateLock = holdLock(lock, "another plugin uses the state directory " + stateDir + " (it holds " + lock
+                + "); give each plugin its own --state-dir");
+    }
+
+    /** The lock file {@code lock}, held by this process from now on; refused with {@code taken} if another holds it. */
+    private static FileChannel holdLock(Path lock, String taken) throws IOException {
         FileChannel ch = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         FileLock held;
         try {
@@ -210,10 +216,9 @@ public class PluginMain implements QuarkusApplication {
         }
         if (held == null) {
             ch.close();
-            throw new IllegalStateException("another plugin uses the state directory " + stateDir + " (it holds " + lock
-                    + "); give each plugin its own --state-dir");
+            throw new IllegalStateException(taken);
         }
-        stateLock = ch;
+        return ch;
     }
 
     /** Says so in one line when the metrics port is taken, rather than in Quarkus's start-up stack trace. */
@@ -245,18 +250,7 @@ public class PluginMain implements QuarkusApplication {
             }
         }
         Path lock = dir.resolve(socket.getFileName() + ".lock");
-        FileChannel ch = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock held;
-        try {
-            held = ch.tryLock();
-        } catch (java.nio.channels.OverlappingFileLockException sameProcess) {
-            held = null;
-        }
-        if (held == null) {
-            ch.close();
-            throw new IllegalStateException("another plugin is serving " + socket + " (it holds " + lock + ")");
-        }
-        socketLock = ch;
+        socketLock = holdLock(lock, "another plugin is serving " + socket + " (it holds " + lock + ")");
     }
 
     @Override
