@@ -85,7 +85,8 @@ public final class ContentStore implements AutoCloseable {
     private static final class Entry {
         final Digest digest;
         final long size;
-        Path path;
+        /** Where an uncommitted file is written; null once committed (it is then at {@link #pathOf}). */
+        Path tmpPath;
         boolean committed;
         /** What the file looked like when its content was last checked; null: not checked yet. */
         FileState checked;
@@ -93,21 +94,21 @@ public final class ContentStore implements AutoCloseable {
         int pins; // guarded by the store
         boolean removed; // guarded by the store
 
-        Entry(Digest digest, long size, Path path, boolean committed, long touchedMs) {
+        Entry(Digest digest, long size, Path tmpPath, boolean committed, long touchedMs) {
             this.digest = digest;
             this.size = size;
-            this.path = path;
+            this.tmpPath = tmpPath;
             this.committed = committed;
             this.touchedMs = touchedMs;
         }
     }
 
     /** Size, inode and change time: a write, truncation or replacement changes at least one. */
-    private record FileState(long size, Object fileKey, long ctimeNanos) {
+    private record FileState(long size, long dev, long ino, long ctimeNanos) {
         static FileState of(Path p) throws IOException {
             Map<String, Object> a = Files.readAttributes(p, "unix:size,ino,dev,ctime");
             FileTime ctime = (FileTime) a.get("ctime");
-            return new FileState((Long) a.get("size"), a.get("dev") + ":" + a.get("ino"), ctime.to(TimeUnit.NANOSECONDS));
+            return new FileState((Long) a.get("size"), (Long) a.get("dev"), (Long) a.get("ino"), ctime.to(TimeUnit.NANOSECONDS));
         }
     }
 
@@ -153,14 +154,14 @@ public final class ContentStore implements AutoCloseable {
         /** Where the file is now. */
         public Path path() {
             synchronized (entry) {
-                return entry.path;
+                return pathOf(entry);
             }
         }
 
         /** A new O_RDONLY fd of the file; the caller closes it. */
         public int openReadOnly() throws SyscallException {
             synchronized (entry) { // the commit renames under this lock
-                return Libc.open(entry.path.toString().getBytes(StandardCharsets.UTF_8), Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+                return Libc.open(pathOf(entry).toString().getBytes(StandardCharsets.UTF_8), Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
             }
         }
 
@@ -240,11 +241,17 @@ public final class ContentStore implements AutoCloseable {
         found.sort(Comparator.comparingLong(Found::mtime));
         synchronized (this) {
             for (Found f : found) {
-                entries.put(f.digest, new Entry(f.digest, f.size, f.path, true, f.mtime));
+                entries.put(f.digest, new Entry(f.digest, f.size, null, true, f.mtime));
                 bytes += f.size;
             }
             makeRoom(0);
         }
+    }
+
+    /** Where {@code e}'s file is now. */
+    private Path pathOf(Entry e) {
+        Path tmp = e.tmpPath;
+        return tmp != null ? tmp : pathOf(e.digest);
     }
 
     /** The final path of {@code d}. */
@@ -298,17 +305,17 @@ public final class ContentStore implements AutoCloseable {
     /** Hashes the file unless it was checked and has not changed since. */
     private void check(Entry e) throws IOException {
         synchronized (e) {
-            FileState now = FileState.of(e.path);
+            FileState now = FileState.of(pathOf(e));
             if (now.equals(e.checked)) {
                 return;
             }
             if (now.size() != e.size) {
-                throw new ContentMismatchException(e.path + " has " + now.size() + " bytes, " + e.size + " expected");
+                throw new ContentMismatchException(pathOf(e) + " has " + now.size() + " bytes, " + e.size + " expected");
             }
             MessageDigest md = Digest.sha256();
             ByteBuffer buf = ByteBuffer.allocate(COPY_BUFFER);
             long n = 0;
-            try (FileChannel in = FileChannel.open(e.path, StandardOpenOption.READ)) {
+            try (FileChannel in = FileChannel.open(pathOf(e), StandardOpenOption.READ)) {
                 int r;
                 while ((r = in.read(buf.clear())) > 0) {
                     md.update(buf.array(), 0, r);
@@ -317,7 +324,7 @@ public final class ContentStore implements AutoCloseable {
             }
             Digest got = Digest.of(md.digest());
             if (n != e.size || !got.equals(e.digest)) {
-                throw new ContentMismatchException(e.path + " hashes to " + got + " (" + n + " bytes)");
+                throw new ContentMismatchException(pathOf(e) + " hashes to " + got + " (" + n + " bytes)");
             }
             e.checked = now;
         }
@@ -331,7 +338,7 @@ public final class ContentStore implements AutoCloseable {
             }
             e.touchedMs = now;
             try {
-                Files.setLastModifiedTime(e.path, FileTime.fromMillis(now)); // mtime: not part of FileState
+                Files.setLastModifiedTime(pathOf(e), FileTime.fromMillis(now)); // mtime: not part of FileState
             } catch (IOException ignored) {
                 // recency after a restart is a hint only
             }
@@ -556,11 +563,11 @@ public final class ContentStore implements AutoCloseable {
             Files.createDirectories(target.getParent());
             synchronized (e) {
                 try {
-                    Files.move(e.path, target, StandardCopyOption.ATOMIC_MOVE);
+                    Files.move(e.tmpPath, target, StandardCopyOption.ATOMIC_MOVE);
                 } catch (AtomicMoveNotSupportedException impossible) {
                     throw new IOException("rename within " + root + " is not atomic", impossible);
                 }
-                e.path = target;
+                e.tmpPath = null;
                 e.committed = true;
                 e.checked = FileState.of(target); // rename changes ctime; the content was checked while written
             }
@@ -624,9 +631,9 @@ public final class ContentStore implements AutoCloseable {
         entries.remove(e.digest, e);
         bytes -= e.size;
         try {
-            Files.deleteIfExists(e.path);
+            Files.deleteIfExists(pathOf(e));
         } catch (IOException failed) {
-            LOG.warning("content store: cannot delete " + e.path + ": " + failed.getMessage());
+            LOG.warning("content store: cannot delete " + pathOf(e) + ": " + failed.getMessage());
         }
     }
 

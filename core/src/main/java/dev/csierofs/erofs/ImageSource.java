@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 public final class ImageSource implements Closeable {
     private static final int PAGE_SHIFT = 12;
     private static final int PAGE = 1 << PAGE_SHIFT;
-    private static final int CACHE_PAGES = 256; // 1 MiB per backing file
+    /** 256 KiB per backing file: enough for the inode and directory pages of a walk, and a daemon keeps one per image. */
+    private static final int CACHE_PAGES = 64;
 
     private final Path path;
     private final String name;

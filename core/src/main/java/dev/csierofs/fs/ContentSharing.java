@@ -53,8 +53,8 @@ public final class ContentSharing implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ContentSharing.class.getName());
     /** Drop the image's page cache after this much was decoded into the store. */
     private static final long DROP_IMAGE_CACHE_EVERY = 4L << 20;
-    /** One streaming buffer per thread (FUSE readers and background workers). */
-    private static final ThreadLocal<byte[]> STREAM_BUFFER = ThreadLocal.withInitial(() -> new byte[256 << 10]);
+    /** Streaming buffers for storing files, shared by the FUSE readers and background workers. */
+    private static final BufferPool STREAM_BUFFERS = new BufferPool(256 << 10, 4);
 
     /**
      * {@code passthrough}: use the kernel's passthrough when it offers it; {@code syncLimit}: the
@@ -362,15 +362,19 @@ public final class ContentSharing implements AutoCloseable {
     }
 
     private static void stream(FileData data, long size, Chunks out) throws IOException {
-        byte[] buf = STREAM_BUFFER.get();
-        long pos = 0;
-        while (pos < size) {
-            int r = data.read(pos, buf, 0, (int) Math.min(buf.length, size - pos));
-            if (r <= 0) {
-                throw new ErofsException("content", pos, "ends before its size " + size);
+        byte[] buf = STREAM_BUFFERS.take();
+        try {
+            long pos = 0;
+            while (pos < size) {
+                int r = data.read(pos, buf, 0, (int) Math.min(buf.length, size - pos));
+                if (r <= 0) {
+                    throw new ErofsException("content", pos, "ends before its size " + size);
+                }
+                out.accept(buf, 0, r);
+                pos += r;
             }
-            out.accept(buf, 0, r);
-            pos += r;
+        } finally {
+            STREAM_BUFFERS.give(buf);
         }
     }
 

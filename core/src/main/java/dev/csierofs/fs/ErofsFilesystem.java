@@ -46,7 +46,8 @@ public final class ErofsFilesystem implements ImageFilesystem {
     private final NodeIds ids;
     private final ContentSharing sharing;
     private final String imageKey;
-    private final ThreadLocal<byte[]> readBuffer = ThreadLocal.withInitial(() -> new byte[1 << 20]);
+    /** For READs served without the daemon's page cache (up to max_read, 1 MiB), shared by every mount. */
+    private static final BufferPool READ_BUFFERS = new BufferPool(1 << 20, 2);
     /** Null until INIT, and when the kernel did not agree to passthrough or refused a backing file. */
     private volatile PassthroughRegistry passthrough;
     /**
@@ -240,6 +241,9 @@ public final class ErofsFilesystem implements ImageFilesystem {
                         o.lease.close(); // the first open: serve the inode cached instead
                         o.lease = null;
                         id = -1;
+                        if (o.data == null) { // a retained inode whose backing file the kernel now refuses
+                            o.data = openData(i);
+                        }
                     }
                     if (o.lease != null) {
                         if (!o.retained) {
@@ -250,6 +254,9 @@ public final class ErofsFilesystem implements ImageFilesystem {
                                 // served all the same; the id just goes with the last release
                             }
                         }
+                        // the kernel reads this inode from the store file from now on: its decoder
+                        // state (compressed maps, a decoded cluster) would only take heap
+                        o.data = null;
                         if (!fresh) {
                             // another open (another pod's bind mount of this mount, say) already holds this
                             // content: these bytes cost no second copy of page cache
@@ -421,14 +428,14 @@ public final class ErofsFilesystem implements ImageFilesystem {
         try {
             PageCache cache = sharing.pageCache();
             if (cache.maxBytes() == 0 || key == null) {
-                byte[] buf = readBuffer.get();
-                if (buf.length < size) {
-                    buf = new byte[size];
-                    readBuffer.set(buf);
+                byte[] buf = size <= 1 << 20 ? READ_BUFFERS.take() : new byte[size];
+                try {
+                    int n = data.read(offset, buf, 0, size);
+                    MemorySegment.copy(MemorySegment.ofArray(buf), 0, dst, 0, n);
+                    return n;
+                } finally {
+                    READ_BUFFERS.give(buf);
                 }
-                int n = data.read(offset, buf, 0, size);
-                MemorySegment.copy(MemorySegment.ofArray(buf), 0, dst, 0, n);
-                return n;
             }
             return readThroughCache(cache, key, data, offset, size, dst);
         } catch (ErofsException e) {

@@ -26,12 +26,18 @@ import java.util.logging.Logger;
 public final class FuseSession implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(FuseSession.class.getName());
     /**
-     * A reader's request buffer: the kernel wants room for a WRITE of max_write (128 KiB, though
-     * we accept none) plus headers; every reply but a READ larger than 128 KiB fits in it too.
+     * A reader's request buffer. The kernel wants room for a WRITE of max_write plus headers, and
+     * at least 8 KiB; we accept no WRITE and offer the least max_write (4 KiB). Replies are encoded
+     * here too when they fit: all but READs, long xattrs and long directory listings (which the
+     * kernel then asks for in more requests). Small, because each mount has its own readers.
      */
-    private static final int BUFFER = (128 << 10) + 8192;
-    /** For READ replies up to max_read (1 MiB); allocated only by readers that get such a READ. */
-    private static final int LARGE_BUFFER = (1 << 20) + 8192;
+    static final int BUFFER = 16 << 10;
+    /**
+     * Buffers for the replies that do not fit in a request buffer: READs up to max_read (1 MiB)
+     * and xattrs up to 64 KiB. Shared by all sessions and kept only a few at a time: with
+     * passthrough, READs rarely reach the daemon, and a buffer per reader would be mostly idle.
+     */
+    private static final ReplyBuffers LARGE = new ReplyBuffers((1 << 20) + 8192, 4);
 
     private final FuseFilesystem fs;
     private final FuseDevice device;
@@ -112,38 +118,46 @@ public final class FuseSession implements AutoCloseable {
     }
 
     /**
-     * One reader's buffers. Arena allocations are zeroed, so every byte of them is resident: the
-     * large READ buffer is made only when a reader first needs it (never, for files that pass
-     * through), which keeps hundreds of idle mounts cheap.
+     * One reader's buffers: its own request buffer, and a shared large one while a reply needs it.
      */
     static final class Buffers {
-        private final Arena arena;
         final MemorySegment request;
         private MemorySegment large;
         /** Where the last reply was encoded. */
         MemorySegment reply;
 
-        Buffers(Arena arena) {
-            this.arena = arena;
-            this.request = arena.allocate(BUFFER, 8);
+        Buffers(Arena arena, int requestSize) {
+            this.request = arena.allocate(Math.max(BUFFER, requestSize), 8);
             this.reply = request;
         }
 
-        /** A buffer for a reply of {@code len} bytes: the request buffer if it fits, else the large one. */
+        /**
+         * A buffer for a reply of {@code len} bytes: the request buffer if it fits, else a large
+         * one (of 1 MiB and a page: callers cap READs to its size), held until {@link #done}.
+         */
         MemorySegment replyBuffer(long len) {
             if (len <= request.byteSize()) {
                 return request;
             }
             if (large == null) {
-                large = arena.allocate(LARGE_BUFFER, 8);
+                large = LARGE.take();
             }
             return large;
+        }
+
+        /** The reply was sent: a large buffer goes back to the pool. */
+        void done() {
+            if (large != null) {
+                LARGE.give(large);
+                large = null;
+            }
+            reply = request;
         }
     }
 
     private void serve(FuseDevice d) {
         try (Arena arena = Arena.ofConfined()) {
-            Buffers buffers = new Buffers(arena);
+            Buffers buffers = new Buffers(arena, init.requestBufferSize());
             MemorySegment buf = buffers.request;
             while (true) {
                 int n;
@@ -160,15 +174,17 @@ public final class FuseSession implements AutoCloseable {
                     return;
                 }
                 int len = handle(buffers, n);
-                if (len > 0) {
-                    try {
+                try {
+                    if (len > 0) {
                         d.write(buffers.reply, len);
-                    } catch (SyscallException e) {
-                        if (e.errno() == Errno.ENODEV) {
-                            return;
-                        }
-                        // ENOENT: the request was interrupted and its reply is no longer wanted
                     }
+                } catch (SyscallException e) {
+                    if (e.errno() == Errno.ENODEV) {
+                        return;
+                    }
+                    // ENOENT: the request was interrupted and its reply is no longer wanted
+                } finally {
+                    buffers.done();
                 }
             }
         } finally {
@@ -243,12 +259,21 @@ public final class FuseSession implements AutoCloseable {
                 case Request.StatFs s -> Reply.of(buf, unique, fs.statfs(node));
                 case Request.GetXattr g -> {
                     byte[] v = fs.getxattr(node, g.name());
-                    yield g.size() == 0 ? XattrReply.size(buf, unique, v.length) : XattrReply.value(buf, unique, g.size(), v);
+                    if (g.size() == 0) {
+                        yield XattrReply.size(buf, unique, v.length);
+                    }
+                    MemorySegment out = buffers.replyBuffer((long) Reply.PAYLOAD + v.length);
+                    buffers.reply = out;
+                    yield XattrReply.value(out, unique, g.size(), v);
                 }
                 case Request.ListXattr l -> {
                     List<byte[]> names = fs.listxattr(node);
-                    yield l.size() == 0 ? XattrReply.size(buf, unique, XattrReply.listLength(names))
-                            : XattrReply.list(buf, unique, l.size(), names);
+                    if (l.size() == 0) {
+                        yield XattrReply.size(buf, unique, XattrReply.listLength(names));
+                    }
+                    MemorySegment out = buffers.replyBuffer((long) Reply.PAYLOAD + XattrReply.listLength(names));
+                    buffers.reply = out;
+                    yield XattrReply.list(out, unique, l.size(), names);
                 }
                 case Request.Flush f -> Reply.error(buf, unique, Errno.ENOSYS); // nothing to flush; the kernel stops sending FLUSH
                 case Request.Access a -> Reply.ok(buf, unique); // modes are checked by the kernel (default_permissions)

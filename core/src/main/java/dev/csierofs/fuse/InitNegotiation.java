@@ -72,11 +72,11 @@ public final class InitNegotiation {
 
         /**
          * Passthrough wanted, {@link #DEFAULT_FLAGS}, 1 MiB readahead (the kernel caps it at its
-         * own offer), 256 pages (1 MiB) per request, 128 KiB max_write (only sizes the request
-         * buffer for a read-only filesystem), kernel defaults for background requests, 1 ns times.
+         * own offer), 256 pages (1 MiB) per request, the least max_write (4 KiB: it only sizes
+         * the request buffers of a read-only filesystem, one per reader of every mount), kernel defaults for background requests, 1 ns times.
          */
         public static Options defaults() {
-            return new Options(true, DEFAULT_FLAGS, 1 << 20, 256, 0, 0, 128 << 10, 1);
+            return new Options(true, DEFAULT_FLAGS, 1 << 20, 256, 0, 0, 4096, 1);
         }
 
         public Options withPassthrough(boolean p) {

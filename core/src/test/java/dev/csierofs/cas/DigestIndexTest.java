@@ -49,4 +49,49 @@ class DigestIndexTest {
             assertNull(i.get(8));
         }
     }
+
+    /** Tens of thousands of nids (sparse, large, and 0) through the table's growth, then again after a reopen. */
+    @Test
+    void holdsManyEntriesThroughGrowthAndReopen(@TempDir Path tmp) throws Exception {
+        int n = 30_000;
+        try (DigestIndex idx = DigestIndex.open(tmp, "image")) {
+            for (int i = 0; i < n; i++) {
+                idx.put(nid(i), digestOf(i));
+            }
+            idx.put(nid(7), digestOf(-7)); // a changed digest replaces the entry
+            assertEquals(n, idx.size());
+            assertEquals(digestOf(-7), idx.get(nid(7)));
+            assertNull(idx.get(nid(n)));
+        }
+        try (DigestIndex idx = DigestIndex.open(tmp, "image")) {
+            assertEquals(n, idx.size());
+            for (int i = 0; i < n; i++) {
+                assertEquals(i == 7 ? digestOf(-7) : digestOf(i), idx.get(nid(i)), "nid " + nid(i));
+            }
+            assertNull(idx.get(1));
+        }
+    }
+
+    private static long nid(int i) {
+        return i == 0 ? 0 : (long) i * 1_000_003L + (i % 3 == 0 ? 1L << 40 : 0);
+    }
+
+    private static Digest digestOf(int i) {
+        return Digest.of(Digest.sha256().digest(Integer.toString(i).getBytes()));
+    }
+
+    /** The compact digest keeps exactly its 32 bytes and its hex text. */
+    @Test
+    void digestRoundTripsThroughHexAndBytes() {
+        Digest d = digestOf(42);
+        assertEquals(d, new Digest(d.hex()));
+        assertEquals(d, Digest.of(d.bytes()));
+        assertEquals(d, Digest.parse(d.toString()));
+        assertEquals(64, d.hex().length());
+        assertEquals(java.util.HexFormat.of().formatHex(d.bytes()), d.hex());
+        org.junit.jupiter.api.Assertions.assertNotEquals(d, digestOf(43));
+        for (String bad : new String[] {"AB".repeat(32), "ab".repeat(31), "ab".repeat(31) + "g0", ""}) {
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new Digest(bad), bad);
+        }
+    }
 }

@@ -61,6 +61,57 @@ class FuseBehaviourTest {
         }
     }
 
+    /**
+     * Replies larger than a reader's request buffer (16 KiB): a 40,000-byte xattr value and an
+     * 18 KiB xattr name list go through the shared large reply buffers, and a 1,500-entry directory
+     * of long names is listed in several READDIRs. All as the kernel's own mount shows them.
+     */
+    @Test
+    void repliesLargerThanTheRequestBufferMatchTheKernel(@TempDir Path tmp) throws Exception {
+        Path tree = Files.createDirectories(tmp.resolve("tree"));
+        run("mount", "-t", "tmpfs", "tmpfs", tree.toString()); // user xattrs up to 64 KiB (ext4 allows one block)
+        Path image = tmp.resolve("big.erofs");
+        try {
+            Path f = Files.writeString(tree.resolve("f"), "x");
+            var xattrs = Files.getFileAttributeView(f, java.nio.file.attribute.UserDefinedFileAttributeView.class);
+            xattrs.write("big", java.nio.ByteBuffer.wrap("v".repeat(40_000).getBytes(StandardCharsets.US_ASCII)));
+            for (int i = 0; i < 75; i++) {
+                xattrs.write(String.format("n%02d", i).repeat(80), java.nio.ByteBuffer.wrap(Integer.toString(i).getBytes()));
+            }
+            Path d = Files.createDirectory(tree.resolve("d"));
+            for (int i = 0; i < 1500; i++) {
+                Files.createFile(d.resolve(String.format("entry-%04d-", i) + "x".repeat(100)));
+            }
+            run("mkfs.erofs", "--quiet", image.toString(), tree.toString());
+        } finally {
+            run("umount", tree.toString());
+        }
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path kernel = Files.createDirectory(tmp.resolve("kernel"));
+        String script = String.join("\n", "import hashlib, os, sys",
+                "f = os.path.join(sys.argv[1], 'f')",
+                "names = sorted(os.listxattr(f))",
+                "print(len(names), sum(len(n) + 1 for n in names))",
+                "print(len(os.getxattr(f, 'user.big')), os.getxattr(f, 'user.big') == b'v' * 40000)",
+                "print(hashlib.sha256('/'.join(names).encode()).hexdigest(), [os.getxattr(f, n) for n in names[:3]])",
+                "d = sorted(os.listdir(os.path.join(sys.argv[1], 'd')))",
+                "print(len(d), hashlib.sha256('/'.join(d).encode()).hexdigest())");
+        String want;
+        run("mount", "-t", "erofs", "-o", "ro", image.toString(), kernel.toString());
+        try {
+            want = run("python3", "-c", script, kernel.toString());
+        } finally {
+            run("umount", kernel.toString());
+        }
+        String got;
+        try (ErofsImage img = ErofsImage.open(image); FuseSession s = serve(img, mnt, 2)) {
+            got = run("python3", "-c", script, mnt.toString());
+        }
+        assertTrue(want.startsWith("76 18"), "the image holds what the test means to read: " + want);
+        assertTrue(want.contains("40000 True"), want);
+        assertEquals(want, got);
+    }
+
     /** A program exec'd from the mount shows the mount's path as /proc/<pid>/exe. */
     @Test
     void execdProgramShowsTheMountPath(@TempDir Path tmp) throws Exception {

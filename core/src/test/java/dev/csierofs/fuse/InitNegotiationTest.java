@@ -52,14 +52,14 @@ class InitNegotiationTest {
         assertEquals(0, o.flags() & (int) INIT_WRITEBACK_CACHE, "offered by the kernel, never taken with passthrough");
         assertEquals(0, o.maxBackground());
         assertEquals(0, o.congestionThreshold());
-        assertEquals(131072, o.maxWrite());
+        assertEquals(4096, o.maxWrite());
         assertEquals(1, o.timeGran());
         assertEquals(0, o.requestTimeout());
         assertEquals(0, o.mapAlignment());
         assertTrue(r.has(INIT_PASSTHROUGH));
         assertTrue(r.has(INIT_DO_READDIRPLUS | INIT_READDIRPLUS_AUTO));
         assertEquals(o.capabilities(), r.capabilities());
-        assertEquals(131072 + 80, r.requestBufferSize());
+        assertEquals(8192, r.requestBufferSize());
     }
 
     @Test
