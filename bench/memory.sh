@@ -23,9 +23,13 @@
 #   ours-bind            as the CSI plugin does it: one FUSE mount per distinct image (2), and
 #                        the other 6 as read-only bind mounts of those
 #   ours-no-passthrough  ours with --no-passthrough
+#   ours-plugin          the CSI plugin itself (bin/csi-driver-erofs serve), driven over its socket
+#                        as kubelet drives it (e2e/node/CsiDriver.java): 8 volumes published, one
+#                        FUSE mount per image and bind mounts, in the plugin's own process
 # Then read throughput of one v1 mount, ours (passthrough, store already filled) against the
 # kernel's: every file read, caches dropped ("cold") and again ("warm"), best of RUNS.
 # Needs root. Usage: bench/memory.sh [RUNS]   (default 3)
+#   BENCH_SCENARIOS=ours,ours-plugin   run only these scenarios (comma-separated; default: all)
 set -euo pipefail
 top=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 runs=${1:-3}
@@ -37,6 +41,7 @@ command -v bc >/dev/null || { echo "bench: install bc" >&2; exit 1; }
 unique=$(cat "$mem/unique-bytes")
 store=$mem/store
 cli=$top/bin/csi-driver-erofs
+JAVA_HOME=$("$top/bin/java-home")
 
 # mount points 1-4 serve v1, 5-8 serve v2
 images=() dirs=()
@@ -129,7 +134,7 @@ read_all() { # every file through every mount, then each binary from each mount
     done
   done
 }
-declare -A cache rss anon anongrowth settled note
+declare -A cache rss anon anongrowth settled note store_of
 measure() { # $1 scenario, $2 daemon pid (empty for the kernel); all 8 mounts are up
   local c0 c1 r0=0 r1=0 a0=0 a1=0 s e b
   drop
@@ -158,9 +163,9 @@ measure() { # $1 scenario, $2 daemon pid (empty for the kernel); all 8 mounts ar
     "$(mib "${cache[$1]}")" "$(mib "$(resident_kib "$mem/v1.erofs" "$mem/v2.erofs")")"
   if [ -n "$2" ]; then
     local stored
-    stored=$(find "$store" -type f -print0 | xargs -0 -r fincore --bytes --noheadings --output RES | awk '{ s += $1 } END { print int(s / 1024) }')
+    stored=$(find "${store_of[$1]:-$store}" -xdev -type f -print0 | xargs -0 -r fincore --bytes --noheadings --output RES | awk '{ s += $1 } END { print int(s / 1024) }')
     printf '   store: %s MiB on disk, %s MiB in page cache; daemon VmRSS %s MiB (+%s), anonymous %s MiB (+%s)\n' \
-      "$(($(du -sk "$store" | cut -f1) / 1024))" "$(mib "$stored")" "$(mib "$r1")" "$(mib "$((r1 - r0))")" \
+      "$(($(du -skx "${store_of[$1]:-$store}" | cut -f1) / 1024))" "$(mib "$stored")" "$(mib "$r1")" "$(mib "$((r1 - r0))")" \
       "$(mib "$a1")" "$(mib "$((a1 - a0))")"
   fi
 }
@@ -240,17 +245,56 @@ scenario_ours_bind() { # the CSI plugin's layout: one FUSE mount per distinct im
   tail -n 1 "$log" | sed 's/^/   | /'
 }
 
-scenario_kernel kernel
-scenario_kernel kernel-loop
-if [ -z "$nopt_skip" ]; then scenario_ours ours-no-passthrough --no-passthrough; else note[ours-no-passthrough]="skipped: $nopt_skip"; fi
-if [ -z "$ours_skip" ]; then scenario_ours_bind; else note[ours-bind]="skipped: $ours_skip"; fi
+scenario_plugin() { # the CSI plugin: 8 volumes (4 of v1, 4 of v2) published over its socket, like 8 pods
+  local name=ours-plugin pw=$work/plugin log=$work/memory-ours-plugin.log lib=$top/plugin/target/quarkus-app/lib/main i port
+  echo "== $name: the CSI plugin (serve), 8 volumes published over its socket: 2 FUSE mounts + bind mounts"
+  rm -rf "$pw"; mkdir -p "$pw/state" "$pw/driver"
+  if ! "$JAVA_HOME/bin/javac" -d "$pw/driver" -cp "$lib/*" "$top/e2e/node/CsiDriver.java" 2>"$log"; then
+    echo "bench: $name: e2e/node/CsiDriver.java does not compile against $lib; skipping" >&2
+    note[$name]="skipped (see $log)"; return 0
+  fi
+  csi() { "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
+            -cp "$pw/driver:$lib/*" CsiDriver "$pw/csi.sock" >>"$log" 2>&1; }
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  store_of[$name]=$pw/state
+  "$cli" serve --endpoint "unix://$pw/csi.sock" --node-id bench --state-dir "$pw/state" --image-root "$mem" \
+      --metrics-port "$port" --unmount-grace 0s >>"$log" 2>&1 &
+  daemon=$!
+  # the warm-up volume first (as for the others), then the 8 measured ones
+  if ! { echo "wait-ready 120 $daemon"
+         echo "publish bench-warm $warm_dir SINGLE_NODE_READER_ONLY image=warm.erofs"
+         for i in "${!dirs[@]}"; do
+           echo "publish bench-$i ${dirs[$i]} SINGLE_NODE_READER_ONLY image=$(basename "${images[$i]}")"
+         done; } | csi; then
+    echo "bench: $name: the plugin did not publish the volumes; skipping. $log ends:" >&2
+    tail -n 15 "$log" | sed 's/^/   /' >&2
+    note[$name]="skipped: publish failed (see $log)"; stop_daemon; unmount_all; return 0
+  fi
+  warm_up
+  measure "$name" "$daemon"
+  { echo "unpublish bench-warm $warm_dir"
+    for i in "${!dirs[@]}"; do echo "unpublish bench-$i ${dirs[$i]}"; done; } | csi \
+    || echo "bench: $name: unpublishing failed (see $log)" >&2
+  stop_daemon; unmount_all
+  mkdir -p "${dirs[@]}" "$warm_dir"   # unpublish removes the targets, as kubelet expects
+}
+
+want() { [ -z "${BENCH_SCENARIOS:-}" ] || [[ ",$BENCH_SCENARIOS," == *",$1,"* ]]; }
+for s in kernel kernel-loop ours ours-bind ours-plugin ours-no-passthrough; do
+  want "$s" || note[$s]="not run (BENCH_SCENARIOS)"
+done
+if want kernel; then scenario_kernel kernel; fi
+if want kernel-loop; then scenario_kernel kernel-loop; fi
+if ! want ours-no-passthrough; then :; elif [ -z "$nopt_skip" ]; then scenario_ours ours-no-passthrough --no-passthrough; else note[ours-no-passthrough]="skipped: $nopt_skip"; fi
+if ! want ours-bind; then :; elif [ -z "$ours_skip" ]; then scenario_ours_bind; else note[ours-bind]="skipped: $ours_skip"; fi
+if ! want ours-plugin; then :; elif [ -z "$ours_skip" ]; then scenario_plugin; else note[ours-plugin]="skipped: $ours_skip"; fi
 # ours last, so that the throughput test below finds the store it filled
-if [ -z "$ours_skip" ]; then scenario_ours ours; else note[ours]="skipped: $ours_skip"; fi
+if ! want ours; then :; elif [ -z "$ours_skip" ]; then scenario_ours ours; else note[ours]="skipped: $ours_skip"; fi
 
 printf '\n== memory: 4 mounts of v1 + 4 of v2, every file read and %s binaries run through each\n' "${#execs[@]}"
 printf 'unique content over v1 ∪ v2: %s MiB (%s bytes)\n' "$(mib $((unique / 1024)))" "$unique"
 printf '%-20s %10s %9s %9s %9s %10s %9s %12s %9s\n' scenario 'cache MiB' 'anon MiB' '(growth)' '(settled)' 'total MiB' 'x unique' 'x (growths)' 'VmRSS MiB'
-for s in kernel kernel-loop ours ours-bind ours-no-passthrough; do
+for s in kernel kernel-loop ours ours-bind ours-plugin ours-no-passthrough; do
   if [ -z "${cache[$s]:-}" ]; then printf '%-20s %s\n' "$s" "${note[$s]}"; continue; fi
   total=$((cache[$s] + ${anon[$s]:-0}))
   growths=$((cache[$s] + ${anongrowth[$s]:-0}))
