@@ -509,12 +509,22 @@ def image_runs_serve_as_bin_script_does():
     eq(entry[:2], ["/bin/sh", "-c"], "ENTRYPOINT shell")
     words = entry[2].split()
     eq(words[:2], ["exec", "java"], "the JVM replaces the shell (PID 1 gets SIGTERM)")
-    missing = [t for t in wanted if t not in words]
-    eq(missing, [], "serve JVM options of bin/csi-driver-erofs missing from the image's ENTRYPOINT")
+    eq(words[2], "$(/opt/csi-driver-erofs/java-options.sh)", "the JVM options come from java-options.sh")
+    # java-options.sh prints them (and the AOT cache option when the image has a cache)
+    docker_dir = os.path.join(TOP, "plugin", "src", "main", "docker")
+    printed = subprocess.run(["sh", os.path.join(docker_dir, "java-options.sh")], check=True,
+                             capture_output=True, text=True).stdout.split()
+    missing = [t for t in wanted if t not in printed]
+    eq(missing, [], "serve JVM options of bin/csi-driver-erofs missing from java-options.sh")
+    extra = [t for t in printed if t not in wanted]
+    eq(extra, [], "java-options.sh prints options bin/csi-driver-erofs does not give serve")
     jar = words.index("-jar")
     expect(words.index("${CSI_DRIVER_EROFS_JAVA_OPTS:-}") == jar - 1, "CSI_DRIVER_EROFS_JAVA_OPTS comes last, before -jar")
-    expect(all(words.index(t) < jar for t in wanted), "JVM options before -jar")
     eq(words[jar + 1:jar + 3], ["/opt/csi-driver-erofs/quarkus-run.jar", "serve"], "runs quarkus-run.jar serve")
+    expect(re.search(r"^COPY src/main/docker/java-options.sh src/main/docker/record-aot-cache.sh \./$", dockerfile, re.M),
+           "Dockerfile copies java-options.sh and record-aot-cache.sh")
+    expect(re.search(r"^RUN \./record-aot-cache.sh /opt/csi-driver-erofs/plugin.aot$", dockerfile, re.M),
+           "Dockerfile records the AOT class cache where java-options.sh looks for it")
     expect(re.search(r"^FROM eclipse-temurin:25-jre$", dockerfile, re.M), "base image eclipse-temurin:25-jre")
     for part in ("lib/", "app/", "quarkus/", "quarkus-run.jar"):
         expect(re.search(rf"^COPY target/quarkus-app/{re.escape(part)} ", dockerfile, re.M), f"Dockerfile copies {part}")
