@@ -48,7 +48,15 @@ public final class HttpsFetcher implements AutoCloseable {
     public static final Duration STALL_TIMEOUT = Duration.ofSeconds(60);
     private static final int MAX_REDIRECTS = 10;
 
-    private final HttpClient client;
+    /** Whom to trust; null: the JVM's default authorities. */
+    private final SSLContext ssl;
+    private final Duration connectTimeout;
+    /**
+     * Made at the first download: the JVM's default trust store alone is about 3 MiB of parsed
+     * certificates, and most nodes never fetch an https:// image. Guarded by this.
+     */
+    private HttpClient client;
+    private boolean closed; // guarded by this
     private final Duration stallTimeout;
     private final ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "https-stall-watchdog");
@@ -56,26 +64,46 @@ public final class HttpsFetcher implements AutoCloseable {
         return t;
     });
 
-    /** {@code ssl}: whom to trust (see {@link #trusting}). */
+    /** {@code ssl}: whom to trust (see {@link #trusting}); null for the JVM's default authorities. */
     public HttpsFetcher(SSLContext ssl, Duration connectTimeout, Duration stallTimeout) {
-        this.client = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_2) // negotiated by ALPN; HTTP/1.1 where the server has no HTTP/2
-                .followRedirects(HttpClient.Redirect.NEVER) // followed here, so that none leads to http://
-                .connectTimeout(connectTimeout)
-                .sslContext(ssl)
-                .build();
+        this.ssl = ssl;
+        this.connectTimeout = connectTimeout;
         this.stallTimeout = stallTimeout;
+    }
+
+    private synchronized HttpClient client() throws BlobFetchException {
+        if (closed) {
+            throw new BlobFetchException(Failure.TRANSIENT, "the plugin is stopping", null);
+        }
+        if (client == null) {
+            SSLContext trust = ssl;
+            if (trust == null) {
+                try {
+                    trust = SSLContext.getDefault();
+                } catch (GeneralSecurityException e) {
+                    throw new BlobFetchException(Failure.REFUSED, "cannot set up TLS trust: " + e.getMessage(), e);
+                }
+            }
+            client = HttpClient.newBuilder()
+                    .version(HttpClient.Version.HTTP_2) // negotiated by ALPN; HTTP/1.1 where the server has no HTTP/2
+                    .followRedirects(HttpClient.Redirect.NEVER) // followed here, so that none leads to http://
+                    .connectTimeout(connectTimeout)
+                    .sslContext(trust)
+                    .build();
+        }
+        return client;
     }
 
     /**
      * A TLS context trusting the JVM's default certificate authorities and, in addition, those in
      * {@code caFile} (PEM; for servers with certificates from a private CA). One trust manager over
-     * the union of both sets of anchors: a chain that either would accept is accepted.
+     * the union of both sets of anchors: a chain that either would accept is accepted. Null
+     * without a CA file: {@link HttpsFetcher} then loads the JVM's defaults when it first needs them.
      */
     public static SSLContext trusting(Optional<Path> caFile) throws IOException {
         try {
             if (caFile.isEmpty()) {
-                return SSLContext.getDefault();
+                return null; // the JVM's defaults, loaded at the first download
             }
             SSLContext ssl = SSLContext.getInstance("TLS");
             ssl.init(null, new TrustManager[] {trustManager(caFile.get())}, null);
@@ -144,10 +172,10 @@ public final class HttpsFetcher implements AutoCloseable {
                     .header("User-Agent", "csi-driver-erofs").build();
             HttpResponse<InputStream> r;
             try {
-                r = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
+                r = client().send(request, HttpResponse.BodyHandlers.ofInputStream());
             } catch (HttpConnectTimeoutException e) {
                 throw new BlobFetchException(Failure.TRANSIENT, "GET " + describe(url, at) + ": no connection to " + at.getHost()
-                        + " within " + client.connectTimeout().orElseThrow().toSeconds() + " s", e);
+                        + " within " + connectTimeout.toSeconds() + " s", e);
             } catch (HttpTimeoutException e) {
                 throw new BlobFetchException(Failure.TRANSIENT, "GET " + describe(url, at) + ": no response within "
                         + stallTimeout.toSeconds() + " s", e);
@@ -299,6 +327,11 @@ public final class HttpsFetcher implements AutoCloseable {
     @Override
     public void close() {
         watchdog.shutdownNow();
-        client.shutdownNow();
+        synchronized (this) {
+            closed = true;
+            if (client != null) {
+                client.shutdownNow();
+            }
+        }
     }
 }
