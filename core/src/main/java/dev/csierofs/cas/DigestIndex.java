@@ -14,15 +14,19 @@ import java.util.zip.CRC32C;
  * The verified content digest of each file of one image, by inode number, kept on disk so that a
  * restarted daemon does not hash the same files again. One append-only file per image:
  * fixed 44-byte records (u64 nid, 32-byte SHA-256, u32 CRC32C of both). A record torn by a crash
- * fails its CRC and is dropped, with everything after it, when the file is opened.
+ * fails its CRC and is dropped, with everything after it, when the file is opened. In memory
+ * only where each nid's latest record is (about 20 bytes per file): a daemon holds the index of
+ * every image it serves, and a digest is wanted once per inode, at its first open, when reading
+ * its record back (CRC checked again) costs little beside hashing the file.
  */
 public final class DigestIndex implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DigestIndex.class.getName());
     static final int RECORD = 44;
 
     private final Path path;
-    /** Digests by nid, in memory: an open-addressing table, about 50 bytes per file (see {@link NidTable}). */
+    /** The record of each nid (see {@link NidTable}). */
     private final NidTable byNid = new NidTable();
+    private boolean warnedCorrupt;
     private final FileChannel out;
 
     private DigestIndex(Path path, FileChannel out) {
@@ -57,18 +61,14 @@ public final class DigestIndex implements AutoCloseable {
         }
         all.flip();
         long good = 0;
-        byte[] sha = new byte[32];
         while (all.remaining() >= RECORD) {
             int at = all.position();
-            long nid = all.getLong();
-            all.get(sha);
-            int crc = all.getInt();
-            CRC32C c = new CRC32C();
-            c.update(all.array(), at, RECORD - 4);
-            if ((int) c.getValue() != crc) {
+            long nid = all.getLong(at);
+            if (!intact(all.array(), at)) {
                 break;
             }
-            byNid.put(nid, sha, 0);
+            byNid.put(nid, (int) (good / RECORD));
+            all.position(at + RECORD);
             good += RECORD;
         }
         if (good != size) {
@@ -78,30 +78,67 @@ public final class DigestIndex implements AutoCloseable {
         out.position(good);
     }
 
-    /** The verified digest of inode {@code nid}, or null if it was never computed. */
+    private static boolean intact(byte[] b, int at) {
+        CRC32C c = new CRC32C();
+        c.update(b, at, RECORD - 4);
+        return (int) c.getValue() == ByteBuffer.wrap(b, at + RECORD - 4, 4).order(ByteOrder.LITTLE_ENDIAN).getInt();
+    }
+
+    /**
+     * The verified digest of inode {@code nid}, or null if it was never computed (or its record
+     * no longer reads back intact: the caller then hashes the file again).
+     */
     public synchronized Digest get(long nid) {
-        return byNid.get(nid);
+        int record = byNid.get(nid);
+        if (record < 0) {
+            return null;
+        }
+        ByteBuffer r = ByteBuffer.allocate(RECORD).order(ByteOrder.LITTLE_ENDIAN);
+        try {
+            while (r.hasRemaining() && out.read(r, (long) record * RECORD + r.position()) > 0) {
+                // read the record
+            }
+        } catch (IOException e) {
+            return unreadable(nid, e.getMessage());
+        }
+        if (r.hasRemaining() || !intact(r.array(), 0) || r.getLong(0) != nid) {
+            return unreadable(nid, "record " + record + " changed on disk");
+        }
+        return Digest.of(r.array(), 8);
+    }
+
+    private Digest unreadable(long nid, String why) {
+        byNid.put(nid, -1); // forgotten: the next put writes a new record
+        if (!warnedCorrupt) {
+            warnedCorrupt = true;
+            LOG.warning("digest index " + path + ": " + why + "; hashing those files again");
+        }
+        return null;
     }
 
     /** Records the verified digest of {@code nid} (written at once; made durable by the OS in its own time). */
     public synchronized void put(long nid, Digest d) throws IOException {
-        if (d.equals(byNid.get(nid))) {
+        if (d.equals(get(nid))) {
             return;
         }
+        long at = out.position();
+        if (at % RECORD != 0 || at / RECORD >= Integer.MAX_VALUE) {
+            throw new IOException("digest index " + path + ": cannot append at offset " + at);
+        }
         ByteBuffer r = ByteBuffer.allocate(RECORD).order(ByteOrder.LITTLE_ENDIAN);
-        byte[] sha = d.bytes();
-        r.putLong(nid).put(sha);
+        r.putLong(nid).put(d.bytes());
         CRC32C c = new CRC32C();
         c.update(r.array(), 0, RECORD - 4);
         r.putInt((int) c.getValue()).flip();
         while (r.hasRemaining()) {
             out.write(r);
         }
-        byNid.put(nid, sha, 0);
+        byNid.put(nid, (int) (at / RECORD));
     }
 
+    /** How many inodes have a digest here. */
     public synchronized int size() {
-        return byNid.size;
+        return byNid.size - byNid.forgotten;
     }
 
     public Path path() {
@@ -114,17 +151,17 @@ public final class DigestIndex implements AutoCloseable {
     }
 
     /**
-     * nid to 32 digest bytes without an object per entry: a daemon holds the index of every image
-     * it serves, tens of thousands of files each, for as long as it runs. Entries sit densely in
-     * insertion order (40 bytes each); a hash table of their positions finds them (8 to 16 bytes
-     * per entry).
+     * nid to record number without an object per entry: nids and record numbers sit densely in
+     * insertion order (12 bytes each); a hash table of their positions finds them (8 to 16 bytes
+     * per entry). A record number of -1 marks a forgotten entry.
      */
     private static final class NidTable {
         private long[] nids = new long[16];
-        private byte[] digests = new byte[16 * 32];
+        private int[] records = new int[16];
         /** Entry position + 1 by hash of its nid; 0 is an empty slot. At most half full. */
         private int[] slots = new int[32];
         int size;
+        int forgotten;
 
         /** The slot holding {@code nid}, or the empty slot where it would go. */
         private int slot(long nid) {
@@ -136,19 +173,23 @@ public final class DigestIndex implements AutoCloseable {
             return i;
         }
 
-        Digest get(long nid) {
+        /** The record of {@code nid}, or -1. */
+        int get(long nid) {
             int e = slots[slot(nid)];
-            return e == 0 ? null : Digest.of(digests, (e - 1) * 32);
+            return e == 0 ? -1 : records[e - 1];
         }
 
-        void put(long nid, byte[] sha, int off) {
+        void put(long nid, int record) {
             int i = slot(nid);
             int e = slots[i];
             if (e == 0) {
+                if (record < 0) {
+                    return;
+                }
                 if (size == nids.length) {
                     int n = size + (size >> 1);
                     nids = java.util.Arrays.copyOf(nids, n);
-                    digests = java.util.Arrays.copyOf(digests, n * 32);
+                    records = java.util.Arrays.copyOf(records, n);
                 }
                 nids[size] = nid;
                 e = ++size;
@@ -156,8 +197,13 @@ public final class DigestIndex implements AutoCloseable {
                 if (2 * size > slots.length) {
                     rehash();
                 }
+            } else if (records[e - 1] < 0) {
+                forgotten--;
             }
-            System.arraycopy(sha, off, digests, (e - 1) * 32, 32);
+            if (record < 0) {
+                forgotten++;
+            }
+            records[e - 1] = record;
         }
 
         private void rehash() {

@@ -14,24 +14,28 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *
  * <p>Small metadata reads (an inode here, a dirent there: 32 to 64 bytes each, thousands per
  * walk) go through {@link #readCached}, a direct-mapped cache of 4 KiB pages, so that a walk costs
- * one system call per page rather than one per inode. The file is deliberately not memory-mapped:
+ * one system call per page rather than one per inode. The cache is one for the whole process
+ * (2 MiB), not one per image: a daemon serves many images, and after a first walk the kernel
+ * keeps their attributes and entries itself. The file is deliberately not memory-mapped:
  * a file truncated under a mapping raises SIGBUS, which the JVM reports as an asynchronous
  * InternalError at an unpredictable later point.
  */
 public final class ImageSource implements Closeable {
     private static final int PAGE_SHIFT = 12;
     private static final int PAGE = 1 << PAGE_SHIFT;
-    /** 256 KiB per backing file: enough for the inode and directory pages of a walk, and a daemon keeps one per image. */
-    private static final int CACHE_PAGES = 64;
+    private static final int CACHE_PAGES = 512; // a power of two
+    private static final AtomicReferenceArray<Page> CACHE = new AtomicReferenceArray<>(CACHE_PAGES);
+    private static final java.util.concurrent.atomic.AtomicLong IDS = new java.util.concurrent.atomic.AtomicLong();
 
     private final Path path;
     private final String name;
     private final FileChannel channel;
     private final long size;
-    private final AtomicReferenceArray<Page> cache = new AtomicReferenceArray<>(CACHE_PAGES);
+    /** Names this source's pages in the shared cache (a closed source's pages just age out). */
+    private final long id = IDS.incrementAndGet();
 
-    /** One cached page; immutable, so readers need no lock. */
-    private record Page(long index, byte[] bytes) {
+    /** One cached page of source {@code id}; immutable, so readers need no lock. */
+    private record Page(long id, long index, byte[] bytes) {
     }
 
     private ImageSource(Path path, FileChannel channel, long size) {
@@ -112,14 +116,15 @@ public final class ImageSource implements Closeable {
         while (done < len) {
             long p = pos + done;
             long index = p >>> PAGE_SHIFT;
-            int slot = (int) (index % CACHE_PAGES);
-            Page page = cache.get(slot);
-            if (page == null || page.index != index) {
+            // consecutive pages of one source take consecutive slots; sources start far apart
+            int slot = (int) ((index + id * 157) & (CACHE_PAGES - 1));
+            Page page = CACHE.get(slot);
+            if (page == null || page.index != index || page.id != id) {
                 int n = (int) Math.min(PAGE, size - (index << PAGE_SHIFT));
                 byte[] b = new byte[n];
                 readFully(index << PAGE_SHIFT, b, 0, n, what);
-                page = new Page(index, b);
-                cache.set(slot, page);
+                page = new Page(id, index, b);
+                CACHE.set(slot, page);
             }
             int inPage = (int) (p - (index << PAGE_SHIFT));
             int k = Math.min(len - done, page.bytes.length - inPage);

@@ -122,7 +122,7 @@ public final class FuseSession implements AutoCloseable {
      */
     static final class Buffers {
         final MemorySegment request;
-        private MemorySegment large;
+        private ReplyBuffers.Buffer large;
         /** Where the last reply was encoded. */
         MemorySegment reply;
 
@@ -142,7 +142,7 @@ public final class FuseSession implements AutoCloseable {
             if (large == null) {
                 large = LARGE.take();
             }
-            return large;
+            return large.segment();
         }
 
         /** The reply was sent: a large buffer goes back to the pool. */

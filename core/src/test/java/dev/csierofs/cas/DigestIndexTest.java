@@ -72,6 +72,39 @@ class DigestIndexTest {
         }
     }
 
+    /**
+     * Digests are read back from the file at each lookup: a record changed on disk while the
+     * index is open is never served as a digest (the file is hashed again), and a put mends it.
+     * Putting a digest the index already has appends nothing.
+     */
+    @Test
+    void aRecordChangedOnDiskIsNotServed(@TempDir Path tmp) throws Exception {
+        try (DigestIndex idx = DigestIndex.open(tmp, "image")) {
+            for (int i = 0; i < 10; i++) {
+                idx.put(nid(i), digestOf(i));
+            }
+            long size = Files.size(idx.path());
+            idx.put(nid(3), digestOf(3));
+            assertEquals(size, Files.size(idx.path()), "an unchanged digest is not written again");
+            try (FileChannel ch = FileChannel.open(idx.path(), StandardOpenOption.WRITE)) {
+                ch.write(java.nio.ByteBuffer.wrap(new byte[] {0x5a}), 5L * DigestIndex.RECORD + 20); // inside nid(5)'s digest
+            }
+            assertNull(idx.get(nid(5)), "a changed record reads as unknown, never as another digest");
+            assertEquals(9, idx.size());
+            assertEquals(digestOf(4), idx.get(nid(4)));
+            assertEquals(digestOf(6), idx.get(nid(6)));
+            idx.put(nid(5), digestOf(5));
+            assertEquals(digestOf(5), idx.get(nid(5)));
+            assertEquals(10, idx.size());
+        }
+        try (DigestIndex idx = DigestIndex.open(tmp, "image")) {
+            // the changed record now stops the load: what follows it is dropped, as after a torn write
+            assertEquals(5, idx.size());
+            assertEquals(digestOf(4), idx.get(nid(4)));
+            assertNull(idx.get(nid(6)));
+        }
+    }
+
     private static long nid(int i) {
         return i == 0 ? 0 : (long) i * 1_000_003L + (i % 3 == 0 ? 1L << 40 : 0);
     }
