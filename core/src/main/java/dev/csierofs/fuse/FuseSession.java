@@ -34,10 +34,10 @@ public final class FuseSession implements AutoCloseable {
     static final int BUFFER = 16 << 10;
     /**
      * Buffers for the replies that do not fit in a request buffer: READs up to max_read (1 MiB)
-     * and xattrs up to 64 KiB. Shared by all sessions and kept only a few at a time: with
+     * and xattrs up to 64 KiB. Shared by all sessions and only two kept between uses: with
      * passthrough, READs rarely reach the daemon, and a buffer per reader would be mostly idle.
      */
-    private static final ReplyBuffers LARGE = new ReplyBuffers((1 << 20) + 8192, 4);
+    private static final ReplyBuffers LARGE = new ReplyBuffers((1 << 20) + 8192, 2);
 
     private final FuseFilesystem fs;
     private final FuseDevice device;
