@@ -2,20 +2,13 @@ package dev.csierofs.csi;
 
 import dev.csierofs.csi.v1.GetPluginCapabilitiesRequest;
 import dev.csierofs.csi.v1.GetPluginInfoRequest;
-import dev.csierofs.csi.v1.IdentityGrpc;
 import dev.csierofs.csi.v1.NodeGetCapabilitiesRequest;
 import dev.csierofs.csi.v1.NodeGetInfoRequest;
-import dev.csierofs.csi.v1.NodeGrpc;
 import dev.csierofs.csi.v1.NodePublishVolumeRequest;
 import dev.csierofs.csi.v1.NodeUnpublishVolumeRequest;
 import dev.csierofs.csi.v1.ProbeRequest;
 import dev.csierofs.csi.v1.VolumeCapability;
-import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.NettyChannelBuilder;
-import io.netty.channel.epoll.EpollDomainSocketChannel;
-import io.netty.channel.epoll.EpollEventLoopGroup;
-import io.netty.channel.unix.DomainSocketAddress;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -46,46 +39,32 @@ public final class AotTraining {
             System.err.println("usage: AotTraining SOCKET [IMAGE TARGET]");
             System.exit(2);
         }
-        EpollEventLoopGroup group = new EpollEventLoopGroup(1);
-        ManagedChannel channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(args[0]))
-                .eventLoopGroup(group)
-                .channelType(EpollDomainSocketChannel.class)
-                .overrideAuthority("localhost") // not the socket path: the server refuses that as :authority
-                .usePlaintext()
-                .build();
-        try {
-            IdentityGrpc.IdentityBlockingStub identity = IdentityGrpc.newBlockingStub(channel);
-            NodeGrpc.NodeBlockingStub node = NodeGrpc.newBlockingStub(channel);
-            if (!answers(identity)) {
+        try (UnixSocketClient c = new UnixSocketClient(args[0])) { // each c.identity()/c.node(): a 10 s deadline
+            if (!answers(c)) {
                 System.err.println("aot-training: the plugin did not answer a probe within 60 s");
                 return;
             }
-            step("plugin info", () -> identity.withDeadlineAfter(10, TimeUnit.SECONDS).getPluginInfo(GetPluginInfoRequest.getDefaultInstance()));
-            step("plugin capabilities", () -> identity.withDeadlineAfter(10, TimeUnit.SECONDS)
-                    .getPluginCapabilities(GetPluginCapabilitiesRequest.getDefaultInstance()));
-            step("node info", () -> node.withDeadlineAfter(10, TimeUnit.SECONDS).nodeGetInfo(NodeGetInfoRequest.getDefaultInstance()));
-            step("node capabilities", () -> node.withDeadlineAfter(10, TimeUnit.SECONDS)
-                    .nodeGetCapabilities(NodeGetCapabilitiesRequest.getDefaultInstance()));
+            step("plugin info", () -> c.identity().getPluginInfo(GetPluginInfoRequest.getDefaultInstance()));
+            step("plugin capabilities", () -> c.identity().getPluginCapabilities(GetPluginCapabilitiesRequest.getDefaultInstance()));
+            step("node info", () -> c.node().nodeGetInfo(NodeGetInfoRequest.getDefaultInstance()));
+            step("node capabilities", () -> c.node().nodeGetCapabilities(NodeGetCapabilitiesRequest.getDefaultInstance()));
             try { // refused (no volume id): the error path is part of serving too
-                node.withDeadlineAfter(10, TimeUnit.SECONDS).nodePublishVolume(NodePublishVolumeRequest.getDefaultInstance());
+                c.node().nodePublishVolume(NodePublishVolumeRequest.getDefaultInstance());
             } catch (StatusRuntimeException expected) {
                 // INVALID_ARGUMENT
             }
             if (args.length == 3) {
-                volume(node, args[1], Path.of(args[2]));
+                volume(c, args[1], Path.of(args[2]));
             }
-        } finally {
-            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         }
     }
 
     /** Probes until the plugin answers (ready or not: without /dev/fuse it never is), for up to 60 s. */
-    private static boolean answers(IdentityGrpc.IdentityBlockingStub identity) throws InterruptedException {
+    private static boolean answers(UnixSocketClient c) throws InterruptedException {
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < end) {
             try {
-                identity.withDeadlineAfter(5, TimeUnit.SECONDS).probe(ProbeRequest.getDefaultInstance());
+                c.identity().withDeadlineAfter(5, TimeUnit.SECONDS).probe(ProbeRequest.getDefaultInstance());
                 return true;
             } catch (StatusRuntimeException notYet) {
                 Thread.sleep(100);
@@ -94,9 +73,9 @@ public final class AotTraining {
         return false;
     }
 
-    private static void volume(NodeGrpc.NodeBlockingStub node, String image, Path target) {
+    private static void volume(UnixSocketClient c, String image, Path target) {
         String id = "aot-training";
-        boolean published = step("publish " + image, () -> node.withDeadlineAfter(60, TimeUnit.SECONDS)
+        boolean published = step("publish " + image, () -> c.node().withDeadlineAfter(60, TimeUnit.SECONDS)
                 .nodePublishVolume(NodePublishVolumeRequest.newBuilder()
                         .setVolumeId(id)
                         .setTargetPath(target.toString())
@@ -123,7 +102,7 @@ public final class AotTraining {
         } catch (IOException | RuntimeException e) {
             System.err.println("aot-training: reading " + target + ": " + e.getMessage());
         }
-        step("unpublish", () -> node.withDeadlineAfter(60, TimeUnit.SECONDS)
+        step("unpublish", () -> c.node().withDeadlineAfter(60, TimeUnit.SECONDS)
                 .nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId(id).setTargetPath(target.toString()).build()));
     }
 

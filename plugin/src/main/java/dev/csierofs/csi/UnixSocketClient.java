@@ -10,7 +10,7 @@ import io.netty.channel.unix.DomainSocketAddress;
 
 import java.util.concurrent.TimeUnit;
 
-/** A grpc-java client on the plugin's unix socket, as kubelet connects. */
+/** A grpc-java client on the plugin's unix socket, as kubelet connects (tests, {@link AotTraining}). */
 final class UnixSocketClient implements AutoCloseable {
     private final EpollEventLoopGroup group = new EpollEventLoopGroup(1);
     private final ManagedChannel channel;
