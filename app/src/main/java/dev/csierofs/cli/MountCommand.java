@@ -61,8 +61,9 @@ public class MountCommand implements Callable<Integer> {
             + "open; larger ones are stored in the background and pass through from a later open (default: ${DEFAULT-VALUE})")
     String syncLimit = "64M";
 
-    @Option(names = "--threads", paramLabel = "N", description = "threads reading FUSE requests per mount (default: 2 per "
-            + "core with one mount, 2 with several)")
+    @Option(names = "--threads", paramLabel = "N", description = "FUSE requests one mount serves at once, each on "
+            + "its own /dev/fuse fd (default: 2 per core with one mount, 2 with several); the threads come from one pool "
+            + "shared by every mount and end when idle")
     Integer threads;
 
     @Option(names = "--grace", paramLabel = "SECONDS", description = "on SIGINT/SIGTERM, how long files still open "

@@ -27,4 +27,9 @@ final class BufferPool {
             free.offer(b); // dropped when enough are kept
         }
     }
+
+    /** Drops the kept buffers (the daemon went idle); later takers allocate again. */
+    void release() {
+        free.clear();
+    }
 }

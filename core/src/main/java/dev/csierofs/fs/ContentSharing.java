@@ -10,7 +10,9 @@ import dev.csierofs.erofs.ContentDigest;
 import dev.csierofs.erofs.ErofsException;
 import dev.csierofs.erofs.ErofsImage;
 import dev.csierofs.erofs.FileData;
+import dev.csierofs.erofs.ImageSource;
 import dev.csierofs.erofs.Inode;
+import dev.csierofs.fuse.FuseSession;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -402,10 +404,25 @@ public final class ContentSharing implements AutoCloseable {
             return;
         }
         decodedSinceCompaction.set(0);
+        if (idle) {
+            releaseIdleBuffers();
+        }
         for (int i = 0; i < (idle ? 4 : 1); i++) {
             System.gc(); // explicit on purpose: see COMPACT_AFTER_BYTES
         }
         liveAfterCompaction = rt.totalMemory() - rt.freeMemory();
+    }
+
+    /**
+     * Gives back what only a busy daemon needs: the kept streaming, READ and reply buffers and the
+     * metadata page cache (about 5 MiB together once used). Whatever needs them next allocates or
+     * reads again, which costs little next to the decoding that follows an idle spell.
+     */
+    static void releaseIdleBuffers() {
+        STREAM_BUFFERS.release();
+        ErofsFilesystem.releaseReadBuffers();
+        FuseSession.releaseIdleBuffers();
+        ImageSource.releaseCache();
     }
 
     /** Waits until queued background stores are done (tests, benchmarks). */

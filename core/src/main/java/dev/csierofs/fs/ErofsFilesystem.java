@@ -48,6 +48,11 @@ public final class ErofsFilesystem implements ImageFilesystem {
     private final String imageKey;
     /** For READs served without the daemon's page cache (up to max_read, 1 MiB), shared by every mount. */
     private static final BufferPool READ_BUFFERS = new BufferPool(1 << 20, 2);
+
+    /** Drops the READ buffers kept between uses, for a daemon gone idle. */
+    static void releaseReadBuffers() {
+        READ_BUFFERS.release();
+    }
     /** Null until INIT, and when the kernel did not agree to passthrough or refused a backing file. */
     private volatile PassthroughRegistry passthrough;
     /**

@@ -19,9 +19,10 @@ import java.util.logging.Logger;
 
 /**
  * One mounted FUSE connection serving a {@link FuseFilesystem}: mounts, answers INIT, then
- * reads requests on several threads (each on its own cloned fd of the same connection) and
- * dispatches them. Ends when the mount goes away (the device read fails with ENODEV after a lazy
- * unmount) or on {@link #close()}.
+ * reads requests from its fds (the device and cloned fds of the same connection, each served by
+ * at most one thread at a time, from the process-wide {@link ReaderPool}) and dispatches them.
+ * Ends when the mount goes away (the device read fails with ENODEV after a lazy unmount) or on
+ * {@link #close()}.
  */
 public final class FuseSession implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(FuseSession.class.getName());
@@ -29,9 +30,11 @@ public final class FuseSession implements AutoCloseable {
      * A reader's request buffer. The kernel wants room for a WRITE of max_write plus headers, and
      * at least 8 KiB; we accept no WRITE and offer the least max_write (4 KiB). Replies are encoded
      * here too when they fit: all but READs, long xattrs and long directory listings (which the
-     * kernel then asks for in more requests). Small, because each mount has its own readers.
+     * kernel then asks for in more requests). Taken from {@link #REQUESTS} for each spell of work.
      */
     static final int BUFFER = 16 << 10;
+    /** Request buffers of every session (of the usual size), a few kept between spells of work. */
+    private static final ReplyBuffers REQUESTS = new ReplyBuffers(BUFFER, 4);
     /**
      * Buffers for the replies that do not fit in a request buffer: READs up to max_read (1 MiB)
      * and xattrs up to 64 KiB. Shared by all sessions and only two kept between uses: with
@@ -39,12 +42,21 @@ public final class FuseSession implements AutoCloseable {
      */
     private static final ReplyBuffers LARGE = new ReplyBuffers((1 << 20) + 8192, 2);
 
+    /** Frees the large reply buffers kept between uses, for a daemon gone idle. */
+    public static void releaseIdleBuffers() {
+        LARGE.release();
+        REQUESTS.release();
+    }
+
     private final FuseFilesystem fs;
     private final FuseDevice device;
     private final FuseMount mount;
     private final InitNegotiation.Result init;
-    private final List<Thread> readers = new ArrayList<>();
+    /** This session's fds in the reader pool. */
+    private final List<Long> tokens = new ArrayList<>();
     private final List<FuseDevice> clones = new ArrayList<>();
+    /** Where this session's request buffers come from: {@link #REQUESTS}, unless INIT asked for larger ones. */
+    private final ReplyBuffers requestBuffers;
     private final CountDownLatch stopped;
     /** Files and directories the kernel holds open on this connection (OPEN/OPENDIR minus RELEASEs). */
     private final java.util.concurrent.atomic.AtomicInteger openHandles = new java.util.concurrent.atomic.AtomicInteger();
@@ -57,11 +69,13 @@ public final class FuseSession implements AutoCloseable {
         this.mount = mount;
         this.init = init;
         this.stopped = new CountDownLatch(threads);
+        this.requestBuffers = init.requestBufferSize() <= BUFFER ? REQUESTS : new ReplyBuffers(init.requestBufferSize(), 1);
     }
 
     /**
      * Mounts {@code fs} at {@code dir} (type {@code fuse.<subtype>}, source shown in the mount
-     * table) and starts {@code threads} reader threads. Returns once INIT is answered.
+     * table) and serves it with up to {@code threads} requests in progress at once (one fd of the
+     * connection each). Returns once INIT is answered.
      */
     public static FuseSession mount(FuseFilesystem fs, Path dir, String subtype, String source, int threads,
             InitNegotiation.Options options) throws IOException {
@@ -107,13 +121,36 @@ public final class FuseSession implements AutoCloseable {
     }
 
     private void start(int threads) throws SyscallException {
-        for (int i = 0; i < threads; i++) {
-            FuseDevice d = i == 0 ? device : device.cloneSession();
-            if (i > 0) {
-                clones.add(d);
+        ReaderPool pool = ReaderPool.shared();
+        ReaderPool.Reader reader = new ReaderPool.Reader() {
+            @Override
+            public boolean serve(FuseDevice d) {
+                return FuseSession.this.serve(d);
             }
-            Thread t = Thread.ofPlatform().daemon().name("fuse-reader-" + i).start(() -> serve(d));
-            readers.add(t);
+
+            @Override
+            public void ended(FuseDevice d) {
+                stopped.countDown();
+            }
+        };
+        try {
+            for (int i = 0; i < threads; i++) {
+                FuseDevice d = i == 0 ? device : device.cloneSession();
+                if (i > 0) {
+                    clones.add(d);
+                }
+                tokens.add(pool.add(d, reader));
+            }
+        } catch (SyscallException | RuntimeException e) {
+            tokens.forEach(pool::remove);
+            for (FuseDevice c : clones) {
+                try {
+                    c.close();
+                } catch (SyscallException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
         }
     }
 
@@ -126,8 +163,8 @@ public final class FuseSession implements AutoCloseable {
         /** Where the last reply was encoded. */
         MemorySegment reply;
 
-        Buffers(Arena arena, int requestSize) {
-            this.request = arena.allocate(Math.max(BUFFER, requestSize), 8);
+        Buffers(MemorySegment request) {
+            this.request = request;
             this.reply = request;
         }
 
@@ -155,23 +192,34 @@ public final class FuseSession implements AutoCloseable {
         }
     }
 
-    private void serve(FuseDevice d) {
-        try (Arena arena = Arena.ofConfined()) {
-            Buffers buffers = new Buffers(arena, init.requestBufferSize());
-            MemorySegment buf = buffers.request;
+    /**
+     * Serves the requests queued on {@code d} (non-blocking) until none has come for
+     * {@link ReaderPool#LINGER_MILLIS}; returns false once the connection is gone (ENODEV after
+     * unmount or abort, EBADF after close) and the fd needs no more watching.
+     */
+    private boolean serve(FuseDevice d) {
+        ReplyBuffers.Buffer held = requestBuffers.take();
+        try {
+            Buffers buffers = new Buffers(held.segment());
             while (true) {
                 int n;
                 try {
-                    n = d.read(buf);
+                    n = d.read(buffers.request);
                 } catch (SyscallException e) {
                     if (e.errno() == Errno.ENODEV || e.errno() == Errno.EBADF) {
-                        return; // unmounted, or closed by close()
+                        return false; // unmounted, or closed by close()
                     }
-                    if (e.errno() == Errno.EAGAIN || e.errno() == Errno.ENOENT) {
-                        continue; // ENOENT: the request was interrupted before we read it
+                    if (e.errno() == Errno.EAGAIN) {
+                        if (!d.awaitReadable(ReaderPool.LINGER_MILLIS)) {
+                            return true; // quiet: back to the poller
+                        }
+                        continue;
+                    }
+                    if (e.errno() == Errno.ENOENT) {
+                        continue; // the request was interrupted before we read it
                     }
                     LOG.log(Level.WARNING, "reading /dev/fuse failed: " + e.getMessage());
-                    return;
+                    return false;
                 }
                 int len = handle(buffers, n);
                 try {
@@ -180,15 +228,17 @@ public final class FuseSession implements AutoCloseable {
                     }
                 } catch (SyscallException e) {
                     if (e.errno() == Errno.ENODEV) {
-                        return;
+                        return false;
                     }
                     // ENOENT: the request was interrupted and its reply is no longer wanted
                 } finally {
                     buffers.done();
                 }
             }
+        } catch (SyscallException e) {
+            return false; // awaitReadable on a closed fd
         } finally {
-            stopped.countDown();
+            requestBuffers.give(held);
         }
     }
 
@@ -345,7 +395,7 @@ public final class FuseSession implements AutoCloseable {
 
     /**
      * Ends the connection now (fusectl abort): blocked readers return, open files fail with
-     * ENOTCONN. Waits briefly for the reader threads to finish.
+     * ENOTCONN. Waits briefly for the requests in progress to finish.
      */
     private void abort() throws IOException, InterruptedException {
         if (mount.connection() >= 0 && FuseControl.abort(mount.connection())) {
@@ -361,6 +411,12 @@ public final class FuseSession implements AutoCloseable {
 
     /** Closes every fd of the connection; the kernel aborts it once the last one is gone. */
     private void end() throws IOException {
+        try {
+            ReaderPool pool = ReaderPool.shared();
+            tokens.forEach(pool::remove); // before closing: a closed fd's number may be reused at once
+        } catch (SyscallException e) {
+            // the pool exists since start(): not reached
+        }
         for (FuseDevice c : clones) {
             c.close();
         }

@@ -39,4 +39,12 @@ final class ReplyBuffers {
             b.arena().close();
         }
     }
+
+    /** Frees the kept buffers (the daemon went idle); later takers allocate again. */
+    void release() {
+        Buffer b;
+        while ((b = free.poll()) != null) {
+            b.arena().close();
+        }
+    }
 }

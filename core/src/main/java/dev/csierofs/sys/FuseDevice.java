@@ -8,8 +8,9 @@ import java.nio.charset.StandardCharsets;
 /**
  * One open file of {@code /dev/fuse}: the daemon's end of a FUSE connection, spoken to with raw
  * read(2)/write(2) of protocol messages and a few ioctls. The fd is opened O_RDWR|O_CLOEXEC and
- * blocking. It joins a connection either by being named in a mount's {@code fd=} option
- * ({@link FuseMount}) or by {@link #cloneSession()} of a device that already has one.
+ * blocking ({@link #setNonBlocking} changes that). It joins a connection either by being named in
+ * a mount's {@code fd=} option ({@link FuseMount}) or by {@link #cloneSession()} of a device that
+ * already has one.
  *
  * <p>Reads and writes may run from several threads at once (the kernel hands every request to
  * exactly one reader). Closing the last fd of a connection aborts it: pending requests fail with
@@ -46,6 +47,15 @@ public final class FuseDevice implements AutoCloseable {
     /** The fd number, for the mount's {@code fd=} option and for poll loops. */
     public int fd() {
         return fd;
+    }
+
+    /**
+     * Makes reads return EAGAIN instead of waiting when no request is queued: for readers that
+     * wait in poll or epoll and must not block a shared thread on a quiet connection.
+     */
+    public void setNonBlocking() throws SyscallException {
+        ensureOpen("fcntl");
+        Libc.setNonBlocking(fd);
     }
 
     /**

@@ -48,6 +48,11 @@ public final class Libc {
     public static final int MNT_FORCE = 1, MNT_DETACH = 2, UMOUNT_NOFOLLOW = 8;
     /** poll(2) events. */
     public static final short POLLIN = 0x1, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;
+    public static final int O_NONBLOCK = 04000;
+    private static final int F_GETFL = 3, F_SETFL = 4;
+    public static final int EPOLL_CLOEXEC = O_CLOEXEC;
+    public static final int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
+    public static final int EPOLLIN = 0x1, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLONESHOT = 1 << 30;
 
     private static final MethodHandle MKNOD = bind("mknod", FunctionDescriptor.of(INT, PTR, INT, LONG));
     private static final MethodHandle LCHOWN = bind("lchown", FunctionDescriptor.of(INT, PTR, INT, INT));
@@ -76,6 +81,12 @@ public final class Libc {
             Linker.Option.firstVariadicArg(2));
     private static final MethodHandle IOCTL_PTR = bind("ioctl", FunctionDescriptor.of(INT, INT, LONG, PTR),
             Linker.Option.firstVariadicArg(2));
+    // fcntl(int, int, ...) is variadic too
+    private static final MethodHandle FCNTL = bind("fcntl", FunctionDescriptor.of(INT, INT, INT, INT),
+            Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle EPOLL_CREATE1 = bind("epoll_create1", FunctionDescriptor.of(INT, INT));
+    private static final MethodHandle EPOLL_CTL = bind("epoll_ctl", FunctionDescriptor.of(INT, INT, INT, INT, PTR));
+    private static final MethodHandle EPOLL_WAIT = bind("epoll_wait", FunctionDescriptor.of(INT, INT, PTR, INT, INT));
     private static final MethodHandle GETEUID = LINKER.downcallHandle(LIBC.find("geteuid").orElseThrow(),
             FunctionDescriptor.of(INT));
     private static final MethodHandle GETEGID = LINKER.downcallHandle(LIBC.find("getegid").orElseThrow(),
@@ -321,6 +332,34 @@ public final class Libc {
         }
         long req = request & 0xffffffffL;
         return (int) call("ioctl", "fd " + fd + ", " + requestName, (st, a) -> (int) IOCTL_PTR.invokeExact(st, fd, req, arg));
+    }
+
+    /** Sets O_NONBLOCK on {@code fd} (fcntl F_GETFL, then F_SETFL). */
+    public static void setNonBlocking(int fd) throws SyscallException {
+        int flags = (int) call("fcntl", "fd " + fd + ", F_GETFL", (st, a) -> (int) FCNTL.invokeExact(st, fd, F_GETFL, 0));
+        call("fcntl", "fd " + fd + ", F_SETFL", (st, a) -> (int) FCNTL.invokeExact(st, fd, F_SETFL, flags | O_NONBLOCK));
+    }
+
+    /** epoll_create1(2); returns the new epoll fd. */
+    public static int epollCreate(int flags) throws SyscallException {
+        return (int) call("epoll_create1", "", (st, a) -> (int) EPOLL_CREATE1.invokeExact(st, flags));
+    }
+
+    /**
+     * epoll_ctl(2); {@code event} is a native {@code struct epoll_event} (see {@link Epoll}), or
+     * {@link MemorySegment#NULL} for EPOLL_CTL_DEL.
+     */
+    public static void epollCtl(int epfd, int op, int fd, MemorySegment event) throws SyscallException {
+        call("epoll_ctl", "epoll fd " + epfd + ", fd " + fd, (st, a) -> (int) EPOLL_CTL.invokeExact(st, epfd, op, fd, event));
+    }
+
+    /**
+     * epoll_wait(2) into {@code events} (room for {@code max} native {@code struct epoll_event}s);
+     * returns how many were filled, 0 on timeout. EINTR restarts the wait with the full timeout.
+     */
+    public static int epollWait(int epfd, MemorySegment events, int max, int timeoutMillis) throws SyscallException {
+        return (int) call("epoll_wait", "epoll fd " + epfd,
+                (st, a) -> (int) EPOLL_WAIT.invokeExact(st, epfd, events, max, timeoutMillis));
     }
 
     /** The effective uid of this process (cannot fail). */

@@ -47,6 +47,32 @@ class ImageSourceTest {
         }
     }
 
+    /**
+     * The metadata cache really is emptied when the daemon goes idle: a page rewritten on disk
+     * after it was cached reads as cached until the release, and as on disk after it.
+     */
+    @Test
+    void releasingTheCacheRereadsFromTheFile(@TempDir Path tmp) throws Exception {
+        Path f = tmp.resolve("image");
+        Files.write(f, new byte[8192]);
+        try (ImageSource src = ImageSource.open(f)) {
+            byte[] b = new byte[16];
+            src.readCached(4096, b, 0, b.length, "test");
+            assertArrayEquals(new byte[16], b);
+            byte[] ones = new byte[16];
+            java.util.Arrays.fill(ones, (byte) 1);
+            try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
+                raf.seek(4096);
+                raf.write(ones);
+            }
+            src.readCached(4096, b, 0, b.length, "test");
+            assertArrayEquals(new byte[16], b, "served from the cache before the release");
+            ImageSource.releaseCache();
+            src.readCached(4096, b, 0, b.length, "test");
+            assertArrayEquals(ones, b, "read again from the file after the release");
+        }
+    }
+
     /** A backing file truncated while open gives a checked error naming the cause. */
     @Test
     void fileShrinkingUnderTheMappingIsAnError(@TempDir Path tmp) throws Exception {

@@ -31,7 +31,7 @@ class PassthroughTest {
     private static final long FILE = 2;
 
     /** "/" holding one file, "data", whose opens pass through to {@code backing}. */
-    static final class OneFile implements FuseFilesystem {
+    static class OneFile implements FuseFilesystem {
         final Path backing;
         final long size;
         final AtomicInteger reads = new AtomicInteger();
