@@ -136,20 +136,18 @@ final class ReaderPool {
 
     private void poll() {
         while (true) {
-            long[] fired;
             try {
-                fired = epoll.await(-1);
-            } catch (SyscallException e) {
-                // not expected (EBADF, EFAULT, EINVAL only): keep trying rather than stop every mount
-                LOG.log(Level.SEVERE, "waiting for FUSE requests failed: " + e.getMessage());
-                sleepQuietly();
-                continue;
-            }
-            for (long token : fired) {
-                Registration r = registered.get(token);
-                if (r != null) {
-                    dispatch(token, r);
+                for (long token : epoll.await(-1)) {
+                    Registration r = registered.get(token);
+                    if (r != null) {
+                        dispatch(token, r);
+                    }
                 }
+            } catch (SyscallException | RuntimeException | Error e) {
+                // not expected (epoll_wait fails only with EBADF, EFAULT, EINVAL; or out of
+                // memory): keep going, since without this thread no mount gets an answer
+                LOG.log(Level.SEVERE, "waiting for FUSE requests failed: " + e);
+                sleepQuietly();
             }
         }
     }
