@@ -10,19 +10,16 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
  * One mounted FUSE connection serving a {@link FuseFilesystem}: mounts, answers INIT, then
- * reads requests from its fds (the device and cloned fds of the same connection, each served by
- * at most one thread at a time, from the process-wide {@link ReaderPool}) and dispatches them.
- * Ends when the mount goes away (the device read fails with ENODEV after a lazy unmount) or on
- * {@link #close()}.
+ * reads requests on workers of the process-wide {@link ReaderPool} (see {@link ConnectionReader})
+ * and dispatches them. Ends when the mount goes away (the device read fails with ENODEV after a
+ * lazy unmount) or on {@link #close()}.
  */
 public final class FuseSession implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(FuseSession.class.getName());
@@ -52,12 +49,7 @@ public final class FuseSession implements AutoCloseable {
     private final FuseDevice device;
     private final FuseMount mount;
     private final InitNegotiation.Result init;
-    /** This session's fds in the reader pool. */
-    private final List<Long> tokens = new ArrayList<>();
-    private final List<FuseDevice> clones = new ArrayList<>();
-    /** Where this session's request buffers come from: {@link #REQUESTS}, unless INIT asked for larger ones. */
-    private final ReplyBuffers requestBuffers;
-    private final CountDownLatch stopped;
+    private final ConnectionReader reader;
     /** Files and directories the kernel holds open on this connection (OPEN/OPENDIR minus RELEASEs). */
     private final java.util.concurrent.atomic.AtomicInteger openHandles = new java.util.concurrent.atomic.AtomicInteger();
     /** Requests received, by raw opcode (codes past the table are counted in the last slot). */
@@ -68,14 +60,15 @@ public final class FuseSession implements AutoCloseable {
         this.device = device;
         this.mount = mount;
         this.init = init;
-        this.stopped = new CountDownLatch(threads);
-        this.requestBuffers = init.requestBufferSize() <= BUFFER ? REQUESTS : new ReplyBuffers(init.requestBufferSize(), 1);
+        // request buffers from the shared pool, unless INIT asked for larger ones
+        ReplyBuffers requestBuffers = init.requestBufferSize() <= BUFFER ? REQUESTS : new ReplyBuffers(init.requestBufferSize(), 1);
+        this.reader = new ConnectionReader(this, requestBuffers, threads);
     }
 
     /**
      * Mounts {@code fs} at {@code dir} (type {@code fuse.<subtype>}, source shown in the mount
-     * table) and serves it with up to {@code threads} requests in progress at once (one fd of the
-     * connection each). Returns once INIT is answered.
+     * table) and serves it with up to {@code threads} requests in progress at once. Returns once
+     * INIT is answered.
      */
     public static FuseSession mount(FuseFilesystem fs, Path dir, String subtype, String source, int threads,
             InitNegotiation.Options options) throws IOException {
@@ -87,7 +80,7 @@ public final class FuseSession implements AutoCloseable {
             InitNegotiation.Result init = answerInit(device, options);
             fs.initialized(init.passthrough() ? new PassthroughRegistry(device) : null);
             FuseSession s = new FuseSession(fs, device, mount, init, threads);
-            s.start(threads);
+            s.start();
             return s;
         } catch (IOException | RuntimeException e) {
             if (mount != null) {
@@ -120,42 +113,12 @@ public final class FuseSession implements AutoCloseable {
         }
     }
 
-    private void start(int threads) throws SyscallException {
-        ReaderPool pool = ReaderPool.shared();
-        ReaderPool.Reader reader = new ReaderPool.Reader() {
-            @Override
-            public boolean serve(FuseDevice d) {
-                return FuseSession.this.serve(d);
-            }
-
-            @Override
-            public void ended(FuseDevice d) {
-                stopped.countDown();
-            }
-        };
-        try {
-            for (int i = 0; i < threads; i++) {
-                FuseDevice d = i == 0 ? device : device.cloneSession();
-                if (i > 0) {
-                    clones.add(d);
-                }
-                tokens.add(pool.add(d, reader));
-            }
-        } catch (SyscallException | RuntimeException e) {
-            tokens.forEach(pool::remove);
-            for (FuseDevice c : clones) {
-                try {
-                    c.close();
-                } catch (SyscallException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
-            throw e;
-        }
+    private void start() throws SyscallException {
+        reader.start(ReaderPool.shared(), device);
     }
 
     /**
-     * One reader's buffers: its own request buffer, and a shared large one while a reply needs it.
+     * A worker's buffers: a request buffer, and a shared large one while a reply needs it.
      */
     static final class Buffers {
         final MemorySegment request;
@@ -193,52 +156,21 @@ public final class FuseSession implements AutoCloseable {
     }
 
     /**
-     * Serves the requests queued on {@code d} (non-blocking) until none has come for
-     * {@link ReaderPool#LINGER_MILLIS}; returns false once the connection is gone (ENODEV after
-     * unmount or abort, EBADF after close) and the fd needs no more watching.
+     * Answers the request of {@code n} bytes in {@code buffers} and writes the reply to
+     * {@code d}; false once the connection is gone (ENODEV).
      */
-    private boolean serve(FuseDevice d) {
-        ReplyBuffers.Buffer held = requestBuffers.take();
+    boolean answer(FuseDevice d, Buffers buffers, int n) {
+        int len = handle(buffers, n);
         try {
-            Buffers buffers = new Buffers(held.segment());
-            while (true) {
-                int n;
-                try {
-                    n = d.read(buffers.request);
-                } catch (SyscallException e) {
-                    if (e.errno() == Errno.ENODEV || e.errno() == Errno.EBADF) {
-                        return false; // unmounted, or closed by close()
-                    }
-                    if (e.errno() == Errno.EAGAIN) {
-                        if (!d.awaitReadable(ReaderPool.LINGER_MILLIS)) {
-                            return true; // quiet: back to the poller
-                        }
-                        continue;
-                    }
-                    if (e.errno() == Errno.ENOENT) {
-                        continue; // the request was interrupted before we read it
-                    }
-                    LOG.log(Level.WARNING, "reading /dev/fuse failed: " + e.getMessage());
-                    return false;
-                }
-                int len = handle(buffers, n);
-                try {
-                    if (len > 0) {
-                        d.write(buffers.reply, len);
-                    }
-                } catch (SyscallException e) {
-                    if (e.errno() == Errno.ENODEV) {
-                        return false;
-                    }
-                    // ENOENT: the request was interrupted and its reply is no longer wanted
-                } finally {
-                    buffers.done();
-                }
+            if (len > 0) {
+                d.write(buffers.reply, len);
             }
+            return true;
         } catch (SyscallException e) {
-            return false; // awaitReadable on a closed fd
+            // ENOENT: the request was interrupted and its reply is no longer wanted
+            return e.errno() != Errno.ENODEV;
         } finally {
-            requestBuffers.give(held);
+            buffers.done();
         }
     }
 
@@ -352,7 +284,7 @@ public final class FuseSession implements AutoCloseable {
 
     /** Waits until the session ends (the mount was removed), at most {@code timeout}. */
     public boolean awaitStop(long timeout, TimeUnit unit) throws InterruptedException {
-        return stopped.await(timeout, unit);
+        return reader.stopped().await(timeout, unit);
     }
 
     /** How many requests of each kind this session received so far (opcode name to count, most frequent first). */
@@ -411,15 +343,7 @@ public final class FuseSession implements AutoCloseable {
 
     /** Closes every fd of the connection; the kernel aborts it once the last one is gone. */
     private void end() throws IOException {
-        try {
-            ReaderPool pool = ReaderPool.shared();
-            tokens.forEach(pool::remove); // before closing: a closed fd's number may be reused at once
-        } catch (SyscallException e) {
-            // the pool exists since start(): not reached
-        }
-        for (FuseDevice c : clones) {
-            c.close();
-        }
+        reader.stop(); // before closing: a closed fd's number may be reused at once
         device.close();
     }
 }

@@ -17,34 +17,39 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The threads that read FUSE requests, shared by every session of the process. A reader thread
- * per connection fd would cost each mounted image two threads (about 90 KiB of stack each, and
- * most of them asleep on a quiet mount) for the daemon's whole life. Instead one poller thread
- * waits on every session's fds with epoll; a readable fd is handed to a worker, which serves its
- * requests until the fd has been quiet for {@link #LINGER_MILLIS} and then hands it back. Workers
- * are made on demand and end after {@link #keepAlive} without work, so an idle daemon has the
- * poller alone, and a busy one about as many workers as fds with traffic.
+ * The threads that read FUSE requests, shared by every session of the process. Blocking reader
+ * threads would cost each mounted image two threads (about 90 KiB of stack each, asleep on a
+ * quiet mount) for the daemon's whole life. Instead one poller thread waits on every session's
+ * fd with epoll, and hands a readable one to a worker; workers are made on demand and end after
+ * {@link #KEEP_ALIVE} without work, so an idle daemon has the poller alone.
  *
- * <p>Each fd is armed one-shot, so at most one worker serves it at a time: a session with n fds
- * (its device and n-1 clones) has at most n requests in progress, as with n blocking readers.
+ * <p>Each fd is watched one-shot: once it fired, it stays silent until its reader
+ * {@linkplain #arm arms} it again. That leaves the policy to the reader
+ * ({@link ConnectionReader}): how long a worker keeps serving, and when a second worker may
+ * join, for which the poller {@linkplain Reader#tick ticks} every reader each
+ * {@link #TICK_MILLIS} while any worker is at work (and never while none is).
  */
 final class ReaderPool {
     private static final Logger LOG = Logger.getLogger(ReaderPool.class.getName());
-    /**
-     * How long a worker waits on its fd for the next request before handing it back: a burst
-     * (a process walking a tree: LOOKUP, OPEN, RELEASE... microseconds apart) is then served as
-     * by a blocking reader, without a poller wake-up and a hand-over per request.
-     */
-    static final int LINGER_MILLIS = 50;
     private static final Duration KEEP_ALIVE = Duration.ofSeconds(10);
+    static final int TICK_MILLIS = 2;
+    private static final long TICK_NANOS = TICK_MILLIS * 1_000_000L;
     private static volatile ReaderPool shared;
 
-    /** What a worker does with a readable fd; true to watch the fd again, false when its connection is gone. */
+    /** What a worker does with a readable fd. */
     interface Reader {
+        /**
+         * Serves the fd on this worker thread; false when its connection is gone (the pool then
+         * stops watching it). The reader arms the fd itself when it wants another worker.
+         */
         boolean serve(FuseDevice device);
 
-        /** The fd will not be served again (its connection ended, or the pool dropped it). */
+        /** The fd is watched no more (its connection ended, or it was removed). Called once. */
         void ended(FuseDevice device);
+
+        /** Called on the poller thread about every {@link #TICK_MILLIS} while any worker is at work. */
+        default void tick(long nanoTime) {
+        }
     }
 
     private record Registration(FuseDevice device, Reader reader) {
@@ -55,11 +60,13 @@ final class ReaderPool {
     private final AtomicLong tokens = new AtomicLong();
     private final AtomicInteger workerNumbers = new AtomicInteger();
     private final ThreadPoolExecutor workers;
+    /** Workers dispatched and not done yet (the poller ticks while there are any). */
+    private final AtomicInteger atWork = new AtomicInteger();
 
     private ReaderPool() throws SyscallException {
         this.epoll = new Epoll(64);
-        // no queue: every readable fd gets a thread at once (an idle one, or a new one); their
-        // number is bounded by the fds, each of which has at most one worker
+        // no queue: every fd that fired gets a thread at once (an idle one, or a new one); their
+        // number is bounded by what the readers arm for
         this.workers = new ThreadPoolExecutor(0, Integer.MAX_VALUE, KEEP_ALIVE.toMillis(), TimeUnit.MILLISECONDS,
                 new SynchronousQueue<>(), r -> Thread.ofPlatform().daemon().name("fuse-worker-" + workerNumbers.incrementAndGet())
                         .unstarted(r));
@@ -92,8 +99,9 @@ final class ReaderPool {
     }
 
     /**
-     * Serves {@code device} (non-blocking, attached to a connection) with {@code reader} from now
-     * on; returns the token that {@link #remove} takes.
+     * Watches {@code device} (made non-blocking here; attached to a connection) for
+     * {@code reader}, armed; returns the token that {@link #arm}, {@link #disarm} and
+     * {@link #remove} take.
      */
     long add(FuseDevice device, Reader reader) throws SyscallException {
         device.setNonBlocking();
@@ -109,8 +117,48 @@ final class ReaderPool {
     }
 
     /**
-     * Stops serving the fd added under {@code token} (before it is closed). A worker serving it
-     * right now finishes its request; the reader is told {@link Reader#ended} once.
+     * Arms the fd of {@code token}: its next request (or one already queued) brings a worker.
+     * False if it is not watched any more or cannot be armed (logged).
+     */
+    boolean arm(long token) {
+        return ctl(token, true);
+    }
+
+    /** Disarms the fd of {@code token} (only the end of its connection still brings a worker). */
+    boolean disarm(long token) {
+        return ctl(token, false);
+    }
+
+    /**
+     * Under the registration's lock, like {@link #drop}: no fd is armed after it was removed
+     * (by then its number may belong to another session's fd).
+     */
+    private boolean ctl(long token, boolean arm) {
+        Registration r = registered.get(token);
+        if (r == null) {
+            return false;
+        }
+        synchronized (r) {
+            if (registered.get(token) != r) {
+                return false;
+            }
+            try {
+                if (arm) {
+                    epoll.arm(r.device().fd(), token);
+                } else {
+                    epoll.disarm(r.device().fd(), token);
+                }
+                return true;
+            } catch (SyscallException e) {
+                LOG.log(Level.SEVERE, (arm ? "watching " : "pausing ") + r.device() + " failed: " + e.getMessage());
+                return false;
+            }
+        }
+    }
+
+    /**
+     * Stops watching the fd of {@code token} (call before closing it). A worker serving it right
+     * now finishes its request; the reader is told {@link Reader#ended} once.
      */
     void remove(long token) {
         Registration r = registered.get(token);
@@ -119,28 +167,36 @@ final class ReaderPool {
         }
     }
 
-    /**
-     * Forgets a registration and unwatches its fd, under the registration's lock: a worker re-arms
-     * under the same lock and only while still registered, so no fd is re-armed after it was
-     * removed (by then its number may belong to another session's fd). True if this call dropped it.
-     */
+    /** Forgets a registration and unwatches its fd; true if this call dropped it. */
     private boolean drop(long token, Registration r) {
         synchronized (r) {
             if (!registered.remove(token, r)) {
                 return false;
             }
-            unwatch(r);
+            try {
+                epoll.remove(r.device().fd());
+            } catch (SyscallException e) {
+                // already closed (EBADF): nothing is watched either way
+            }
             return true;
         }
     }
 
     private void poll() {
+        long lastTick = System.nanoTime();
         while (true) {
             try {
-                for (long token : epoll.await(-1)) {
+                for (long token : epoll.await(atWork.get() > 0 ? TICK_MILLIS : -1)) {
                     Registration r = registered.get(token);
                     if (r != null) {
                         dispatch(token, r);
+                    }
+                }
+                long now = System.nanoTime();
+                if (atWork.get() > 0 && now - lastTick >= TICK_NANOS) {
+                    lastTick = now;
+                    for (Registration r : registered.values()) {
+                        r.reader().tick(now);
                     }
                 }
             } catch (SyscallException | RuntimeException | Error e) {
@@ -154,6 +210,7 @@ final class ReaderPool {
 
     private void dispatch(long token, Registration r) {
         Runnable work = () -> serve(token, r);
+        atWork.incrementAndGet(); // here, not on the worker: the next wait must already tick
         try {
             workers.execute(work);
         } catch (RejectedExecutionException | OutOfMemoryError e) {
@@ -164,36 +221,17 @@ final class ReaderPool {
     }
 
     private void serve(long token, Registration r) {
-        boolean again;
+        boolean alive;
         try {
-            again = r.reader().serve(r.device());
+            alive = r.reader().serve(r.device());
         } catch (RuntimeException | Error e) {
-            LOG.log(Level.SEVERE, "FUSE reader of " + r.device() + " failed; its mount gets no more answers from it", e);
-            again = false;
+            LOG.log(Level.SEVERE, "FUSE reader of " + r.device() + " failed; its mount gets no more answers", e);
+            alive = false;
+        } finally {
+            atWork.decrementAndGet();
         }
-        if (again) {
-            synchronized (r) {
-                if (registered.get(token) != r) {
-                    return; // removed meanwhile: its remover told the reader
-                }
-                try {
-                    epoll.rearm(r.device().fd(), token);
-                    return;
-                } catch (SyscallException e) {
-                    LOG.log(Level.WARNING, "watching " + r.device() + " again failed: " + e.getMessage());
-                }
-            }
-        }
-        if (drop(token, r)) {
+        if (!alive && drop(token, r)) {
             r.reader().ended(r.device());
-        }
-    }
-
-    private void unwatch(Registration r) {
-        try {
-            epoll.remove(r.device().fd());
-        } catch (SyscallException e) {
-            // already closed (EBADF) or never added: nothing is watched either way
         }
     }
 

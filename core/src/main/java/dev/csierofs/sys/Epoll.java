@@ -6,8 +6,8 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * An epoll instance watching fds for readability, each under a caller-chosen 64-bit token, in
- * one-shot mode: an fd that fired stays silent until {@link #rearm}. One thread waits in
- * {@link #await}; any thread may add, re-arm or remove.
+ * one-shot mode: an fd that fired stays silent until {@link #arm}. One thread waits in
+ * {@link #await}; any thread may add, arm, disarm or remove.
  *
  * <p>{@code struct epoll_event} is {@code { uint32_t events; uint64_t data; }}, packed on x86-64
  * (12 bytes, data at offset 4) and naturally aligned elsewhere (16 bytes, data at offset 8).
@@ -36,12 +36,20 @@ public final class Epoll implements AutoCloseable {
 
     /** Starts watching {@code watched} for input (or errors), reported once under {@code token}. */
     public void add(int watched, long token) throws SyscallException {
-        ctl(Libc.EPOLL_CTL_ADD, watched, token);
+        ctl(Libc.EPOLL_CTL_ADD, watched, token, Libc.EPOLLIN | Libc.EPOLLONESHOT);
     }
 
-    /** Arms {@code watched} again after it fired; reported at once if it is readable already. */
-    public void rearm(int watched, long token) throws SyscallException {
-        ctl(Libc.EPOLL_CTL_MOD, watched, token);
+    /** Arms {@code watched} again after it fired or was disarmed; reported at once if it is readable already. */
+    public void arm(int watched, long token) throws SyscallException {
+        ctl(Libc.EPOLL_CTL_MOD, watched, token, Libc.EPOLLIN | Libc.EPOLLONESHOT);
+    }
+
+    /**
+     * Stops reporting input on {@code watched} until {@link #arm}; errors and hang-ups are still
+     * reported (the kernel always watches for those).
+     */
+    public void disarm(int watched, long token) throws SyscallException {
+        ctl(Libc.EPOLL_CTL_MOD, watched, token, Libc.EPOLLONESHOT);
     }
 
     /** Stops watching {@code watched} (closing it also does, if it has no duplicates). */
@@ -49,10 +57,10 @@ public final class Epoll implements AutoCloseable {
         Libc.epollCtl(fd, Libc.EPOLL_CTL_DEL, watched, MemorySegment.NULL);
     }
 
-    private void ctl(int op, int watched, long token) throws SyscallException {
+    private void ctl(int op, int watched, long token, int events) throws SyscallException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment ev = a.allocate(EVENT_SIZE, 8);
-            ev.set(ValueLayout.JAVA_INT, 0, Libc.EPOLLIN | Libc.EPOLLONESHOT);
+            ev.set(ValueLayout.JAVA_INT, 0, events);
             ev.set(DATA, DATA_OFFSET, token);
             Libc.epollCtl(fd, op, watched, ev);
         }

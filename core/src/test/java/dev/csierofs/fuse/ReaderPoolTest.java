@@ -25,8 +25,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Every session's requests are read by one process-wide pool on the real kernel: mounts with no
- * traffic cost no thread (only the one poller), a session with two fds serves two requests at
- * once, and a mount stuck in a request holds up no other mount.
+ * traffic cost no thread (only the one poller), a session allowed two workers serves two requests
+ * at once, and a mount stuck in a request holds up no other mount.
  */
 class ReaderPoolTest {
 
@@ -93,13 +93,13 @@ class ReaderPoolTest {
             for (Future<byte[]> r : reads) {
                 assertArrayEquals(content, r.get(10, TimeUnit.SECONDS));
             }
-            // 8 mounts and 16 fds, no traffic: the poller alone (blocking readers would be 16 threads)
+            // 8 mounts with no traffic: the poller alone (blocking readers were 16 threads)
             await("idle workers end", () -> pool.workerThreads() == 0);
             assertEquals(0, threads("fuse-worker-"), "idle worker threads");
             assertEquals(1, threads("fuse-poll"), "one poller for every mount");
             assertEquals(0, threads("fuse-reader"));
 
-            // two lookups stuck in mount 0: both its fds are busy at once...
+            // two lookups stuck in mount 0: both its workers are busy at once...
             Gated stuck = filesystems.get(0);
             List<Future<?>> blocked = new ArrayList<>();
             for (String name : List.of("stuck1", "stuck2")) {
