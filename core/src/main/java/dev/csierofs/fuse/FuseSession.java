@@ -24,7 +24,7 @@ import java.util.logging.Logger;
 public final class FuseSession implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(FuseSession.class.getName());
     /**
-     * A reader's request buffer. The kernel wants room for a WRITE of max_write plus headers, and
+     * A worker's request buffer. The kernel wants room for a WRITE of max_write plus headers, and
      * at least 8 KiB; we accept no WRITE and offer the least max_write (4 KiB). Replies are encoded
      * here too when they fit: all but READs, long xattrs and long directory listings (which the
      * kernel then asks for in more requests). Taken from {@link #REQUESTS} for each spell of work.
@@ -39,7 +39,7 @@ public final class FuseSession implements AutoCloseable {
      */
     private static final ReplyBuffers LARGE = new ReplyBuffers((1 << 20) + 8192, 2);
 
-    /** Frees the large reply buffers kept between uses, for a daemon gone idle. */
+    /** Frees the request and large reply buffers kept between uses, for a daemon gone idle. */
     public static void releaseIdleBuffers() {
         LARGE.release();
         REQUESTS.release();
