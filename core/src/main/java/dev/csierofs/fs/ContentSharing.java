@@ -85,6 +85,8 @@ public final class ContentSharing implements AutoCloseable {
     private final Set<String> queued = ConcurrentHashMap.newKeySet();
     private final Map<String, DigestIndex> indexes = new ConcurrentHashMap<>();
     private final AtomicBoolean warnedFull = new AtomicBoolean();
+    /** The passthrough inodes every mount keeps ready after their last release, one bound for all. */
+    private final IdleInodes idleInodes = new IdleInodes(IdleInodes.DEFAULT_MAX);
     private final Map<ErofsImage, AtomicLong> decodedSinceDrop = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
     /**
@@ -423,6 +425,10 @@ public final class ContentSharing implements AutoCloseable {
         ErofsFilesystem.releaseReadBuffers();
         FuseSession.releaseIdleBuffers();
         ImageSource.releaseCache();
+    }
+
+    IdleInodes idleInodes() {
+        return idleInodes;
     }
 
     /** Waits until queued background stores are done (tests, benchmarks). */

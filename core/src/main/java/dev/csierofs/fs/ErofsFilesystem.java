@@ -72,16 +72,12 @@ public final class ErofsFilesystem implements ImageFilesystem {
         Object pageKey;
         /**
          * Passthrough inodes keep their backing id (one extra registry reference) and store lease
-         * after their last release, in the mount's {@link #idle} list, so that reopening the
-         * file costs one OPEN round trip and no backing-file setup. Dropped when evicted from it.
+         * after their last release, on the daemon's {@link IdleInodes} list, so that reopening
+         * the file costs one OPEN round trip and no backing-file setup. Dropped when evicted from it.
          */
         boolean retained;
     }
 
-    /** Most passthrough inodes kept ready after their last release, per mount. */
-    static final int IDLE_MAX = 512;
-    /** Retained inodes with no open, least recently released first. Guarded by itself. */
-    private final java.util.LinkedHashMap<Long, OpenInode> idle = new java.util.LinkedHashMap<>(64, 0.75f, true);
 
     /** The image's content, for an inode whose digest is not verified yet: never shared with another image. */
     private record ImageInode(String imageKey, long nid) {
@@ -124,17 +120,14 @@ public final class ErofsFilesystem implements ImageFilesystem {
         }
     }
 
-    /** Lets every idle inode go (the store needs room). */
-    private final Runnable releaseIdle = () -> {
-        List<Long> all;
-        synchronized (idle) {
-            all = new ArrayList<>(idle.keySet());
-            idle.clear();
-        }
-        for (long k : all) {
+    /** Lets every idle inode of this mount go (the store needs room); one instance, to unregister it. */
+    private final Runnable releaseIdle = this::releaseIdleInodes;
+
+    private void releaseIdleInodes() {
+        for (long k : sharing.idleInodes().removeAll(this)) {
             evict(k);
         }
-    };
+    }
 
     @Override
     public String mode() {
@@ -317,7 +310,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
         if (o == null) {
             return;
         }
-        List<Long> evicted = List.of();
+        List<IdleInodes.Key> evicted = List.of();
         synchronized (o) {
             if (o.dead || o.count == 0) {
                 return;
@@ -331,32 +324,20 @@ public final class ErofsFilesystem implements ImageFilesystem {
             }
             if (--o.count == 0) {
                 if (o.retained) {
-                    evicted = keepIdle(nodeid, o);
+                    evicted = keepIdle(nodeid);
                 } else {
                     drop(nodeid, o);
                 }
             }
         }
-        for (long k : evicted) { // outside o's lock: eviction takes other inodes' locks
-            evict(k);
+        for (IdleInodes.Key k : evicted) { // outside o's lock: eviction takes other inodes' locks
+            k.fs().evict(k.nodeid());
         }
     }
 
-    /** Puts a retained inode on the idle list; returns the nodeids pushed out of it. */
-    private List<Long> keepIdle(long nodeid, OpenInode o) {
-        synchronized (idle) {
-            idle.put(nodeid, o);
-            if (idle.size() <= IDLE_MAX) {
-                return List.of();
-            }
-            List<Long> out = new ArrayList<>();
-            var it = idle.keySet().iterator();
-            while (idle.size() - out.size() > IDLE_MAX && it.hasNext()) {
-                out.add(it.next());
-            }
-            out.forEach(idle::remove);
-            return out;
-        }
+    /** Puts a retained inode on the daemon's idle list; returns the inodes (of any mount) pushed out of it. */
+    private List<IdleInodes.Key> keepIdle(long nodeid) {
+        return sharing.idleInodes().keep(this, nodeid);
     }
 
     /** Lets an idle inode go: its backing id and store lease, unless it was opened again meanwhile. */
@@ -401,11 +382,9 @@ public final class ErofsFilesystem implements ImageFilesystem {
         releaseIdle.run();
     }
 
-    /** Inodes kept ready for passthrough after their last release (tests, metrics). */
-    public int idleCount() {
-        synchronized (idle) {
-            return idle.size();
-        }
+    /** Inodes of this mount kept ready for passthrough after their last release (tests). */
+    int idleCount() {
+        return sharing.idleInodes().count(this);
     }
 
     private FileData openData(Inode i) throws FuseError {

@@ -122,7 +122,8 @@ class ContentSharingTest {
         run("sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches");
     }
 
-    private record Mounted(Path dir, ErofsImage image, FuseSession session, java.util.concurrent.atomic.AtomicBoolean closed)
+    private record Mounted(Path dir, ErofsImage image, ErofsFilesystem fs, FuseSession session,
+                           java.util.concurrent.atomic.AtomicBoolean closed)
             implements AutoCloseable {
         long reads() {
             return session.requestCounts().getOrDefault("READ", 0L);
@@ -141,7 +142,7 @@ class ContentSharingTest {
         Files.createDirectories(dir);
         ErofsImage img = ErofsImage.open(image);
         ErofsFilesystem fs = new ErofsFilesystem(img, sharing, "test:" + image);
-        return new Mounted(dir, img, FuseSession.mount(fs, dir, "erofs", image.toString(), 2, InitNegotiation.Options.defaults()),
+        return new Mounted(dir, img, fs, FuseSession.mount(fs, dir, "erofs", image.toString(), 2, InitNegotiation.Options.defaults()),
                 new java.util.concurrent.atomic.AtomicBoolean());
     }
 
@@ -218,6 +219,39 @@ class ContentSharingTest {
             a2.close();
             b1.close();
             assertEquals(0, store.heldCount(), "unmounting lets every store file go");
+        }
+    }
+
+    /**
+     * Idle passthrough inodes are one list for the whole daemon: its bound holds across mounts,
+     * the least recently released go first whichever mount they belong to, and an inode pushed
+     * out lets its store file go.
+     */
+    @Test
+    void theIdleListIsBoundedForTheWholeDaemon(@TempDir Path tmp) throws Exception {
+        try (ContentSharing sharing = ContentSharing.withStore(tmp.resolve("store"), 1L << 30, options());
+             Mounted a = mount(sharing, imageA, tmp.resolve("a"));
+             Mounted b = mount(sharing, imageB, tmp.resolve("b"))) {
+            assertTrue(a.session().passthrough() && b.session().passthrough(), "this kernel offers passthrough");
+            sharing.idleInodes().max(3);
+            for (Mounted m : List.of(a, b)) {
+                hashes(m.dir()); // stores what is not stored yet
+                sharing.awaitBackground();
+                hashes(m.dir()); // every non-empty file passes through, and is kept ready after its release
+                awaitTrue(() -> m.session().openHandles() == 0, "every RELEASE of " + m.dir() + " arrived"); // they are async
+                assertEquals(3, m.fs().idleCount(), m.dir() + "'s inodes kept idle");
+            }
+            assertEquals(0, a.fs().idleCount(), "b's releases, the most recent, pushed out a's");
+            assertEquals(3, sharing.idleInodes().count(null));
+            assertEquals(3, sharing.store().heldCount(), "only the idle inodes hold store files (b's contents are distinct)");
+        }
+    }
+
+    private static void awaitTrue(java.util.function.BooleanSupplier done, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (!done.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, "timed out waiting until " + what);
+            Thread.sleep(20);
         }
     }
 
