@@ -225,7 +225,11 @@ public final class ImageMounts implements AutoCloseable {
             ImageFilesystem fs = ImageFilesystem.of(images, sharing, keys);
             // the mount table's source field takes no commas: layers are joined by colons, lowest first
             String source = String.join(":", layers.stream().map(l -> l.file().toString()).toList());
-            FuseSession session = FuseSession.mount(fs, at, "erofs", source, 2, InitNegotiation.Options.defaults());
+            // one mount serves every pod of this image: as many requests at once as cores (the
+            // workers come from one pool and only join while requests are slow, so an idle or
+            // quiet mount costs no thread)
+            int workers = Math.max(2, Runtime.getRuntime().availableProcessors());
+            FuseSession session = FuseSession.mount(fs, at, "erofs", source, workers, InitNegotiation.Options.defaults());
             LOG.info("mounted " + (layers.size() == 1 ? source : layers.size() + " layers " + source) + " at " + at
                     + "; regular files: " + fs.mode());
             return new Mounted(key, at, images, session);
