@@ -5,7 +5,7 @@ import java.util.List;
 
 /**
  * A read-only filesystem in terms of FUSE nodeids (1 is the root), as {@link FuseSession} calls
- * it from several reader threads at once: implementations are thread-safe. Failures are
+ * it from several worker threads at once: implementations are thread-safe. Failures are
  * {@link FuseError}s carrying the errno to send. Write-type requests never reach it (the
  * session answers EROFS), nor do opcodes it does not list (ENOSYS).
  */

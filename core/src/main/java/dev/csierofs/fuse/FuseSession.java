@@ -270,8 +270,8 @@ public final class FuseSession implements AutoCloseable {
             LOG.log(Level.WARNING, "FUSE request " + r.opcode() + " on node " + node + " failed", e);
             return Reply.error(buf, unique, Errno.EIO);
         } catch (OutOfMemoryError e) {
-            // a reader thread that died would leave every later request of this mount unanswered
-            // (processes hang); failing this one request keeps the mount alive
+            // a worker that died would leave this mount's fd disarmed and every later request
+            // unanswered (processes hang); failing this one request keeps the mount alive
             LOG.log(Level.SEVERE, "FUSE request " + r.opcode() + " on node " + node + ": out of memory; answered ENOMEM", e);
             buffers.reply = buf;
             return Reply.error(buf, unique, Errno.ENOMEM);

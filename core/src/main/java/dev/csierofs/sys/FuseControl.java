@@ -7,9 +7,9 @@ import java.nio.file.Path;
 /**
  * The fuse control filesystem ({@code fusectl}, at /sys/fs/fuse/connections): one directory per
  * FUSE connection, named by the minor device number of its mounts. Writing to {@code abort}
- * ends a connection even while reader threads sit blocked in read(2) on its fds and processes
- * still hold files open on it (they get ENOTCONN): closing our own fds cannot do that, because
- * a blocked read keeps its fd alive.
+ * ends a connection even while threads of ours sit in read(2) or poll(2) on its fd and processes
+ * still hold files open on it (they get ENOTCONN): closing our own fd cannot do that, because a
+ * call in progress keeps it alive.
  */
 public final class FuseControl {
     public static final Path CONNECTIONS = Path.of("/sys/fs/fuse/connections");
