@@ -63,11 +63,8 @@ public class LsCommand implements Callable<Integer> {
 
     private void listDir(ErofsImage image, Inode dir, PrintStream out) throws IOException {
         List<Dirent> entries = new ArrayList<>();
-        image.directory(dir).readdir(0, d -> {
-            if (!d.isDot() && !d.isDotDot()) {
-                entries.add(d);
-            }
-            return true;
+        image.directory(dir).children(entries, (d, e) -> {
+            throw e; // a name no path can hold: the image is corrupt or hostile
         });
         for (Dirent d : entries) {
             out.println(longFormat ? line(image, image.inode(d.nid()), d.name()) : Display.name(d.name()));

@@ -1,6 +1,7 @@
 package dev.csierofs.erofs;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -84,14 +85,28 @@ public final class Directory {
             return end;
         }
 
+        /** Compares entry i's name, up to its first NUL as the kernel's lookup does, with {@code name}. */
         int compare(int i, byte[] name) throws ErofsException {
             int s = nameOff(i);
-            return Arrays.compareUnsigned(b, s, nameEnd(i), name, 0, name.length);
+            int end = nameEnd(i);
+            for (int k = s; k < end; k++) {
+                if (b[k] == 0) {
+                    end = k;
+                    break;
+                }
+            }
+            return Arrays.compareUnsigned(b, s, end, name, 0, name.length);
         }
 
         Dirent entry(int i) throws ErofsException {
             int s = nameOff(i);
             byte[] name = Arrays.copyOfRange(b, s, nameEnd(i));
+            // what the kernel refuses when it lists the entry (EUCLEAN and EIO); a name holding NUL
+            // it shows cut at the NUL, so only strict readers refuse that (see Dirent#nameProblem)
+            if (name.length == 0 || Dirent.indexOf(name, (byte) '/') >= 0) {
+                throw new ErofsException(where(), index * blksz + i * Dirent.SIZE + 8,
+                        "entry \"" + Escape.text(name) + "\": " + Dirent.nameProblem(name));
+            }
             long nid = Le.i64(b, i * Dirent.SIZE);
             int ft = Le.u8(b, i * Dirent.SIZE + 10);
             long next = i + 1 < count ? index * blksz + (long) (i + 1) * Dirent.SIZE : (index + 1) * blksz;
@@ -135,6 +150,43 @@ public final class Directory {
             }
         }
         return Optional.empty();
+    }
+
+    /** Told about an entry whose name no path can hold; the listing goes on without it. */
+    @FunctionalInterface
+    public interface BadName {
+        void onBadName(Dirent d, ErofsException e) throws ErofsException;
+    }
+
+    /**
+     * The directory's entries but its own "." and "..", for readers that turn names into paths
+     * (a walk, extract, ls): a name that is empty, holds '/' or NUL, or is a second "." or ".."
+     * (or a "." naming another inode) is a format error, told to {@code bad} and left out.
+     * Errors of the directory itself end the listing with the entries before them in {@code out}.
+     */
+    public void children(List<Dirent> out, BadName bad) throws ErofsException {
+        boolean[] seen = new boolean[2]; // ".", ".."
+        readdir(0, d -> {
+            String problem = Dirent.nameProblem(d.name());
+            if (problem == null && (d.isDot() || d.isDotDot())) {
+                int k = d.isDot() ? 0 : 1;
+                if (seen[k]) {
+                    problem = "a second \"" + d.nameString() + "\" entry";
+                } else if (d.isDot() && d.nid() != dir.nid()) {
+                    problem = "\".\" names inode " + d.nid() + ", not the directory itself";
+                } else {
+                    seen[k] = true;
+                    return true;
+                }
+            }
+            if (problem != null) {
+                bad.onBadName(d, new ErofsException(dir.label() + " directory", -1,
+                        "entry \"" + Escape.text(d.name()) + "\": " + problem));
+                return true;
+            }
+            out.add(d);
+            return true;
+        });
     }
 
     /**

@@ -29,4 +29,39 @@ public record Dirent(byte[] name, long nid, int fileType, long nextCookie) {
     public boolean isDotDot() {
         return name.length == 2 && name[0] == '.' && name[1] == '.';
     }
+
+    /**
+     * Why no path can hold {@code name}, or null: a name is 1 to 255 bytes and holds neither '/'
+     * nor NUL (whether "." and ".." are a directory's own entries is for the directory to say).
+     */
+    public static String nameProblem(byte[] name) {
+        if (name.length == 0) {
+            return "empty name";
+        }
+        if (indexOf(name, (byte) '/') >= 0) {
+            return "name holds '/'";
+        }
+        if (indexOf(name, (byte) 0) >= 0) {
+            return "name holds a NUL byte";
+        }
+        return null;
+    }
+
+    /**
+     * The name as the kernel shows it: cut at its first NUL (the kernel's EROFS lists and looks up
+     * such a name as its part before the NUL). Unchanged if it holds none or starts with one.
+     */
+    public byte[] shownName() {
+        int nul = indexOf(name, (byte) 0);
+        return nul > 0 ? java.util.Arrays.copyOf(name, nul) : name;
+    }
+
+    static int indexOf(byte[] b, byte x) {
+        for (int i = 0; i < b.length; i++) {
+            if (b[i] == x) {
+                return i;
+            }
+        }
+        return -1;
+    }
 }

@@ -117,12 +117,7 @@ public final class TreeWalker {
         }
         List<Dirent> children = new ArrayList<>();
         try {
-            image.directory(dir).readdir(0, d -> {
-                if (!d.isDot() && !d.isDotDot()) {
-                    children.add(d);
-                }
-                return true;
-            });
+            image.directory(dir).children(children, (d, e) -> errors.onError(path, e));
         } catch (ErofsException e) {
             errors.onError(path, e); // entries read before the error are still walked
         }

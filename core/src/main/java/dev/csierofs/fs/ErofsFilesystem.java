@@ -467,18 +467,22 @@ public final class ErofsFilesystem implements ImageFilesystem {
         Inode dir = inode(nodeid);
         try {
             image.directory(dir).readdir(offset, d -> {
-                if (!out.fits(d.name().length)) {
+                byte[] name = d.shownName();
+                if (!out.fits(name.length)) {
                     return false;
                 }
                 int type = dtype(d.fileType());
                 if (!out.isPlus()) {
-                    return out.add(ids.ino(d.nid()), d.nextCookie(), type, d.name());
+                    return out.add(ids.ino(d.nid()), d.nextCookie(), type, name);
                 }
                 EntryOut e = d.isDot() || d.isDotDot() ? null : entry(image.inode(d.nid()));
-                return out.addPlus(ids.ino(d.nid()), d.nextCookie(), type, d.name(), e);
+                return out.addPlus(ids.ino(d.nid()), d.nextCookie(), type, name, e);
             });
         } catch (ErofsException e) {
-            throw io(e);
+            if (out.count() == 0) {
+                throw io(e);
+            }
+            // as the kernel's EROFS: the entries before a bad one are listed, the next READDIR fails on it
         }
     }
 

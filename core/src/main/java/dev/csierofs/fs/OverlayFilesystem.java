@@ -300,7 +300,10 @@ public final class OverlayFilesystem implements ImageFilesystem {
                 readdirMerged(nodeid, offset, out);
             }
         } catch (ErofsException e) {
-            throw ErofsFilesystem.io(e);
+            if (dirs.size() > 1 || out.count() == 0) {
+                throw ErofsFilesystem.io(e);
+            }
+            // the entries before a bad one are listed, the next READDIR fails on it
         }
     }
 
@@ -317,20 +320,21 @@ public final class OverlayFilesystem implements ImageFilesystem {
                     return true;
                 }
             }
-            if (!out.fits(d.name().length)) {
+            byte[] name = d.shownName();
+            if (!out.fits(name.length)) {
                 return false;
             }
             int type = ErofsFilesystem.dtype(d.fileType());
             long ino = fs.ids().ino(d.nid());
             if (!out.isPlus()) {
-                return out.add(ino, d.nextCookie(), type, d.name());
+                return out.add(ino, d.nextCookie(), type, name);
             }
             if (child == null && !dots) {
                 child = image.inode(d.nid());
             }
             // an xwhiteout outside an announcing directory is listed (as by overlayfs) but has no entry: its lookup fails
             EntryOut e = dots || isWhiteout(dir.layer(), child) ? null : fs.entry(child);
-            return out.addPlus(ino, d.nextCookie(), type, d.name(), e);
+            return out.addPlus(ino, d.nextCookie(), type, name, e);
         });
     }
 
@@ -382,7 +386,7 @@ public final class OverlayFilesystem implements ImageFilesystem {
         for (LayerDir d : chain) {
             ErofsFilesystem fs = layers.get(d.layer());
             fs.image().directory(d.inode()).readdir(0, e -> {
-                if (e.isDot() || e.isDotDot() || !seen.add(new String(e.name(), StandardCharsets.ISO_8859_1))) {
+                if (e.isDot() || e.isDotDot() || !seen.add(new String(e.shownName(), StandardCharsets.ISO_8859_1))) {
                     return true;
                 }
                 if (mayBeWhiteout(d, e)) {
@@ -390,7 +394,7 @@ public final class OverlayFilesystem implements ImageFilesystem {
                         return true; // hidden, and it hides the name below
                     }
                 }
-                out.add(new Listed(e.name(), ErofsFilesystem.dtype(e.fileType()), fs.ids().ino(e.nid())));
+                out.add(new Listed(e.shownName(), ErofsFilesystem.dtype(e.fileType()), fs.ids().ino(e.nid())));
                 return true;
             });
         }
