@@ -30,6 +30,13 @@ public final class Libc {
 
     private static final int AT_FDCWD = -100;
     private static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    private static final int AT_EMPTY_PATH = 0x1000;
+    /** openat2's number, the same on x86-64 and arm64 (syscalls added since 5.1 share one table). */
+    private static final long SYS_OPENAT2 = 437;
+    /** openat2 resolve flags: stay below the directory, follow no symlink (nor /proc magic link), cross no mount. */
+    public static final long RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_BENEATH = 0x08;
+    private static final int ENOSYS = 38;
+    private static volatile boolean openat2Missing;
     private static final int EINTR = 4;
 
     public static final int O_RDONLY = 0;
@@ -58,6 +65,16 @@ public final class Libc {
     private static final MethodHandle LCHOWN = bind("lchown", FunctionDescriptor.of(INT, PTR, INT, INT));
     private static final MethodHandle CHMOD = bind("chmod", FunctionDescriptor.of(INT, PTR, INT));
     private static final MethodHandle LSETXATTR = bind("lsetxattr", FunctionDescriptor.of(INT, PTR, PTR, PTR, LONG, INT));
+    private static final MethodHandle SETXATTR = bind("setxattr", FunctionDescriptor.of(INT, PTR, PTR, PTR, LONG, INT));
+    private static final MethodHandle OPENAT = bind("openat", FunctionDescriptor.of(INT, INT, PTR, INT, INT));
+    private static final MethodHandle MKDIRAT = bind("mkdirat", FunctionDescriptor.of(INT, INT, PTR, INT));
+    private static final MethodHandle SYMLINKAT = bind("symlinkat", FunctionDescriptor.of(INT, PTR, INT, PTR));
+    private static final MethodHandle MKNODAT = bind("mknodat", FunctionDescriptor.of(INT, INT, PTR, INT, LONG));
+    private static final MethodHandle LINKAT = bind("linkat", FunctionDescriptor.of(INT, INT, PTR, INT, PTR, INT));
+    private static final MethodHandle FCHOWNAT = bind("fchownat", FunctionDescriptor.of(INT, INT, PTR, INT, INT, INT));
+    // long syscall(long number, ...): for openat2, which glibc before 2.38 does not wrap
+    private static final MethodHandle SYSCALL_OPENAT2 = bind("syscall", FunctionDescriptor.of(LONG, LONG, INT, PTR, PTR, LONG),
+            Linker.Option.firstVariadicArg(1));
     private static final MethodHandle UTIMENSAT = bind("utimensat", FunctionDescriptor.of(INT, INT, PTR, PTR, INT));
     private static final MethodHandle OPEN = bind("open", FunctionDescriptor.of(INT, PTR, INT, INT));
     private static final MethodHandle CLOSE = bind("close", FunctionDescriptor.of(INT, INT));
@@ -181,6 +198,119 @@ public final class Libc {
                 ts.set(LONG, i * 16L + 8, nsec);
             }
             return (int) UTIMENSAT.invokeExact(st, AT_FDCWD, cstr(a, path), ts, AT_SYMLINK_NOFOLLOW);
+        });
+    }
+
+    /** openat(2) relative to directory fd {@code dirfd}; returns the fd. */
+    public static int openat(int dirfd, byte[] name, int flags, int mode) throws SyscallException {
+        return (int) call("openat", str(name), (st, a) -> (int) OPENAT.invokeExact(st, dirfd, cstr(a, name), flags, mode));
+    }
+
+    /**
+     * Opens {@code relPath} under directory fd {@code dirfd} without ever leaving it: no symlink
+     * is followed in any component, no ".." climbs above {@code dirfd}, no mount is crossed
+     * (openat2 with RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV).
+     * Kernels before 5.6 lack openat2: there each component is opened with O_NOFOLLOW (and
+     * O_DIRECTORY for all but the last), and ".." is refused. A symlink on the way fails with ELOOP
+     * (openat2) or ENOTDIR/ELOOP (fallback).
+     */
+    public static int openBeneath(int dirfd, byte[] relPath, int flags, int mode) throws SyscallException {
+        if (!openat2Missing) {
+            try {
+                return (int) call("openat2", str(relPath), (st, a) -> {
+                    MemorySegment how = a.allocate(24, 8);
+                    how.set(LONG, 0, flags & 0xffffffffL);
+                    how.set(LONG, 8, mode & 0xffffffffL);
+                    how.set(LONG, 16, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+                    return (long) SYSCALL_OPENAT2.invokeExact(st, SYS_OPENAT2, dirfd, cstr(a, relPath), how, 24L);
+                });
+            } catch (SyscallException e) {
+                if (e.errno() != ENOSYS) {
+                    throw e;
+                }
+                openat2Missing = true;
+            }
+        }
+        int at = dirfd;
+        int start = 0;
+        try {
+            while (true) {
+                int slash = start;
+                while (slash < relPath.length && relPath[slash] != '/') {
+                    slash++;
+                }
+                byte[] part = java.util.Arrays.copyOfRange(relPath, start, slash);
+                if (part.length == 2 && part[0] == '.' && part[1] == '.') {
+                    throw new SyscallException("openat", str(relPath), 18, "\"..\" would leave the directory");
+                }
+                boolean last = slash >= relPath.length;
+                int fd = last ? openat(at, part, flags | O_NOFOLLOW, mode)
+                        : openat(at, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+                if (at != dirfd) {
+                    close(at);
+                }
+                at = fd;
+                if (last) {
+                    return fd;
+                }
+                start = slash + 1;
+            }
+        } catch (SyscallException e) {
+            if (at != dirfd) {
+                close(at);
+            }
+            throw e;
+        }
+    }
+
+    public static void mkdirat(int dirfd, byte[] name, int mode) throws SyscallException {
+        call("mkdirat", str(name), (st, a) -> (int) MKDIRAT.invokeExact(st, dirfd, cstr(a, name), mode));
+    }
+
+    public static void symlinkat(byte[] target, int dirfd, byte[] name) throws SyscallException {
+        call("symlinkat", str(name), (st, a) -> (int) SYMLINKAT.invokeExact(st, cstr(a, target), dirfd, cstr(a, name)));
+    }
+
+    public static void mknodat(int dirfd, byte[] name, int mode, int major, int minor) throws SyscallException {
+        call("mknodat", str(name), (st, a) -> (int) MKNODAT.invokeExact(st, dirfd, cstr(a, name), mode, makedev(major, minor)));
+    }
+
+    /** linkat(2) without following a symlink at the old name. */
+    public static void linkat(int oldDirfd, byte[] oldName, int newDirfd, byte[] newName) throws SyscallException {
+        call("linkat", str(newName), (st, a) -> (int) LINKAT.invokeExact(st, oldDirfd, cstr(a, oldName), newDirfd, cstr(a, newName), 0));
+    }
+
+    /** Changes the owner of what {@code fd} refers to (an O_PATH fd may refer to a symlink: the link itself). */
+    public static void fchown(int fd, long uid, long gid) throws SyscallException {
+        call("fchownat", "fd " + fd, (st, a) -> (int) FCHOWNAT.invokeExact(st, fd, cstr(a, new byte[0]), (int) uid, (int) gid, AT_EMPTY_PATH));
+    }
+
+    /**
+     * The /proc path of one of our fds: path calls given it act on exactly the file the fd
+     * refers to (the kernel jumps to it, whatever its name has become), a symlink included.
+     */
+    public static byte[] procFd(int fd) {
+        return ("/proc/self/fd/" + fd).getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** setxattr(2), which follows symlinks: for {@link #procFd} paths. */
+    public static void setxattr(byte[] path, byte[] name, byte[] value) throws SyscallException {
+        call("setxattr", str(path) + ", " + str(name), (st, a) -> {
+            MemorySegment v = a.allocate(Math.max(1, value.length));
+            MemorySegment.copy(value, 0, v, ValueLayout.JAVA_BYTE, 0, value.length);
+            return (int) SETXATTR.invokeExact(st, cstr(a, path), cstr(a, name), v, (long) value.length, 0);
+        });
+    }
+
+    /** Sets atime and mtime following symlinks: for {@link #procFd} paths. */
+    public static void utimens(byte[] path, long sec, int nsec) throws SyscallException {
+        call("utimensat", str(path), (st, a) -> {
+            MemorySegment ts = a.allocate(32, 8);
+            for (int i = 0; i < 2; i++) {
+                ts.set(LONG, i * 16L, sec);
+                ts.set(LONG, i * 16L + 8, nsec);
+            }
+            return (int) UTIMENSAT.invokeExact(st, AT_FDCWD, cstr(a, path), ts, 0);
         });
     }
 

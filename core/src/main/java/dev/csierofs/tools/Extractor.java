@@ -39,6 +39,13 @@ import java.util.function.Consumer;
  * symlinks, special files and their metadata) is created by a pool of workers, one per core. Second names of hard links are made once all
  * files exist, and directory metadata last, deepest first, so read-only directories can still
  * be filled and directory mtimes are not disturbed by later writes.
+ *
+ * <p>Nothing is written outside the target, whatever the image holds and whatever another
+ * process does to the target meanwhile: the target is opened once (refused if it is a
+ * symlink), every entry is created by name in a parent directory opened beneath it without
+ * following any symlink ({@link Libc#openBeneath}), metadata is set through an fd of the entry
+ * itself, and hard links join two names beneath it. Names no path can hold ("..", "a/b", empty,
+ * NUL) are format errors found by the walk ({@link dev.csierofs.erofs.Directory#children}).
  */
 public final class Extractor {
     private static final int BUF = 1 << 20;
@@ -65,6 +72,7 @@ public final class Extractor {
     private static final int EOPNOTSUPP = 95;
     private final Map<String, Skipped> skipped = new java.util.concurrent.ConcurrentHashMap<>();
 
+    /** An entry still to finish: its path in the image ("/a/b") and inode. */
     private record Pending(byte[] path, Inode inode) {
     }
 
@@ -82,7 +90,9 @@ public final class Extractor {
     private final Map<Path, Integer> sourceFds = new java.util.concurrent.ConcurrentHashMap<>();
 
     private final ErofsImage image;
-    private final byte[] root;
+    private final Path target;
+    /** The target directory, opened once (O_PATH): every entry is created beneath it. */
+    private int rootFd = -1;
     private final Consumer<String> progress;
     private final int workers;
     private final Map<Long, byte[]> firstName = new HashMap<>();
@@ -101,7 +111,7 @@ public final class Extractor {
 
     public Extractor(ErofsImage image, Path target, Consumer<String> progress, int workers) {
         this.image = image;
-        this.root = target.toAbsolutePath().toString().getBytes(StandardCharsets.UTF_8);
+        this.target = target.toAbsolutePath();
         this.progress = progress;
         this.workers = workers;
     }
@@ -120,10 +130,10 @@ public final class Extractor {
      * (the target too, if this call created it) and the error names the path that failed.
      */
     public Stats extract() throws IOException {
-        Path target = Path.of(new String(root, StandardCharsets.UTF_8));
         boolean created = prepareTarget(target);
         pool = new Workers(workers, "extract-writer");
         try {
+            rootFd = openTarget(target);
             return extractInto();
         } catch (IOException e) {
             removePartial(target, created);
@@ -136,6 +146,19 @@ public final class Extractor {
             for (int fd : sourceFds.values()) {
                 Libc.close(fd);
             }
+            if (rootFd >= 0) {
+                Libc.close(rootFd);
+            }
+        }
+    }
+
+    /** Opens the target itself, never a symlink in its place. */
+    private static int openTarget(Path target) throws IOException {
+        try {
+            return Libc.open(target.toString().getBytes(StandardCharsets.UTF_8),
+                    Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+        } catch (SyscallException e) {
+            throw new IOException(target + " is not a directory (a symlink is not followed): " + Libc.strerror(e.errno()), e);
         }
     }
 
@@ -145,13 +168,84 @@ public final class Extractor {
         }).walk(this::restore);
         pool.await();
         for (Pending p : laterNames) {
-            Libc.link(firstName.get(p.inode.nid()), p.path);
+            byte[] first = firstName.get(p.inode.nid());
+            int from = parentFd(first);
+            try {
+                int to = parentFd(p.path);
+                try {
+                    Libc.linkat(from, baseName(first), to, baseName(p.path));
+                } finally {
+                    closeParent(to);
+                }
+            } catch (SyscallException e) {
+                throw failed(p.path, e);
+            } finally {
+                closeParent(from);
+            }
         }
         while (!dirs.isEmpty()) {
             Pending p = dirs.pop();
-            applyMetadata(p.path, p.inode);
+            int fd;
+            try {
+                fd = isRoot(p.path) ? rootFd
+                        : Libc.openBeneath(rootFd, relative(p.path), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            } catch (SyscallException e) {
+                throw failed(p.path, e);
+            }
+            try {
+                applyMetadata(fd, p.path, p.inode);
+            } finally {
+                closeParent(fd);
+            }
         }
         return new Stats(nDirs, nFiles, nLinks, nSpecial, laterNames.size(), bytes.get(), Map.copyOf(skipped));
+    }
+
+    // ---------------------------------------------------------------- paths beneath the target
+
+    private static boolean isRoot(byte[] path) {
+        return path.length == 1 && path[0] == '/';
+    }
+
+    /** "/a/b/c" to "a/b/c". */
+    private static byte[] relative(byte[] path) {
+        return Arrays.copyOfRange(path, 1, path.length);
+    }
+
+    private static int lastSlash(byte[] path) {
+        for (int i = path.length - 1; i >= 0; i--) {
+            if (path[i] == '/') {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static byte[] baseName(byte[] path) {
+        return Arrays.copyOfRange(path, lastSlash(path) + 1, path.length);
+    }
+
+    /**
+     * The directory holding {@code path}, opened beneath the target without following a symlink
+     * (an O_PATH fd; the target's own fd for top-level entries). Close with {@link #closeParent}.
+     */
+    private int parentFd(byte[] path) throws SyscallException {
+        int slash = lastSlash(path);
+        if (slash <= 0) {
+            return rootFd;
+        }
+        return Libc.openBeneath(rootFd, Arrays.copyOfRange(path, 1, slash), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+    }
+
+    private void closeParent(int fd) throws SyscallException {
+        if (fd != rootFd) {
+            Libc.close(fd);
+        }
+    }
+
+    /** A failed call on an entry, named by its path in the image. */
+    private static IOException failed(byte[] path, SyscallException e) {
+        return new SyscallException(e.call(), Escape.text(path), e.errno(), Libc.strerror(e.errno()));
     }
 
     /** Removes a failed extraction: the target if we created it, else what we put in it. */
@@ -174,6 +268,9 @@ public final class Extractor {
     /** Checks the target and creates it if missing; returns whether it was created. */
     private static boolean prepareTarget(Path target) throws IOException {
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            if (Files.isSymbolicLink(target)) {
+                throw new IOException(target + " is a symlink; give the directory itself (a symlink is not followed)");
+            }
             if (!Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
                 throw new IOException(target + " exists and is not a directory");
             }
@@ -188,34 +285,31 @@ public final class Extractor {
         return true;
     }
 
-    private byte[] dest(byte[] path) {
-        if (path.length == 1 && path[0] == '/') {
-            return root;
-        }
-        byte[] d = Arrays.copyOf(root, root.length + path.length);
-        System.arraycopy(path, 0, d, root.length, path.length);
-        return d;
-    }
-
     private void restore(byte[] path, Inode inode) throws IOException {
-        byte[] dst = dest(path);
         if (progress != null) {
             progress.accept(Escape.text(path));
         }
         if (inode.isDirectory()) {
-            if (dst != root) {
-                Libc.mkdir(dst, 0700);
+            if (!isRoot(path)) {
+                int parent = parentFd(path);
+                try {
+                    Libc.mkdirat(parent, baseName(path), 0700);
+                } catch (SyscallException e) {
+                    throw failed(path, e);
+                } finally {
+                    closeParent(parent);
+                }
             }
             nDirs++;
-            dirs.push(new Pending(dst, inode));
+            dirs.push(new Pending(path, inode));
             return;
         }
         if (inode.nlink() > 1) {
             if (firstName.containsKey(inode.nid())) {
-                laterNames.add(new Pending(dst, inode));
+                laterNames.add(new Pending(path, inode));
                 return;
             }
-            firstName.put(inode.nid(), dst);
+            firstName.put(inode.nid(), path);
         }
         if (inode.isRegular()) {
             nFiles++;
@@ -226,74 +320,88 @@ public final class Extractor {
         }
         // Everything but directories is created by the workers: the parent exists already.
         pool.submit(() -> {
+            int parent = parentFd(path);
             try {
-                create(dst, inode);
+                create(parent, path, inode);
             } catch (ErofsException e) {
                 throw e.at(Escape.text(path));
+            } catch (SyscallException e) {
+                throw failed(path, e);
+            } finally {
+                closeParent(parent);
             }
         });
     }
 
-    private void create(byte[] dst, Inode inode) throws IOException {
-        switch (inode.type()) {
-            case Inode.S_IFREG -> writeFile(dst, inode);
-            case Inode.S_IFLNK -> Libc.symlink(image.readlink(inode), dst);
-            default -> {
-                try {
-                    Libc.mknod(dst, inode.type() | 0600, inode.rdevMajor(), inode.rdevMinor());
-                } catch (SyscallException e) {
-                    if (e.errno() == EPERM && inode.isDevice()) {
-                        skip(SKIP_DEVICES, dst);
-                        return;
-                    }
-                    throw e;
+    private void create(int parent, byte[] path, Inode inode) throws IOException {
+        byte[] name = baseName(path);
+        if (inode.isRegular()) {
+            int fd = Libc.openat(parent, name, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0600);
+            try {
+                writeFile(fd, inode);
+                applyMetadata(fd, path, inode);
+            } finally {
+                Libc.close(fd);
+            }
+            return;
+        }
+        if (inode.isSymlink()) {
+            Libc.symlinkat(image.readlink(inode), parent, name);
+        } else {
+            try {
+                Libc.mknodat(parent, name, inode.type() | 0600, inode.rdevMajor(), inode.rdevMinor());
+            } catch (SyscallException e) {
+                if (e.errno() == EPERM && inode.isDevice()) {
+                    skip(SKIP_DEVICES, path);
+                    return;
                 }
+                throw e;
             }
         }
-        applyMetadata(dst, inode);
-    }
-
-    private void skip(String kind, byte[] path) {
-        String shown = Escape.text(Arrays.copyOfRange(path, root.length, path.length));
-        skipped.merge(kind, new Skipped(1, shown.isEmpty() ? "/" : shown), (a, b) -> new Skipped(a.count() + 1, a.example()));
-    }
-
-    private void writeFile(byte[] dst, Inode inode) throws IOException {
-        Buffers b = buffers.get();
-        int fd = Libc.open(dst, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0600);
+        // the entry itself, never what a symlink (ours, or one put in its place) points to
+        int fd = Libc.openat(parent, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
         try {
-            FileData data = image.openData(inode);
-            long size = inode.size();
-            long pos = 0;
-            while ((pos = data.nextData(pos)) < size) { // holes are skipped, not read as zeros
-                ErofsImage.StoredRange stored = copyInKernel ? data.stored(pos) : null;
-                if (stored != null) {
-                    // verbatim bytes (uncompressed or chunked data): the kernel copies them file to file
-                    long n = Math.min(stored.length(), size - pos);
-                    try {
-                        Libc.copyFileRange(sourceFd(stored.source().path()), stored.offset(), fd, pos, n);
-                        pos += n;
-                        continue;
-                    } catch (SyscallException e) {
-                        if (!COPY_UNSUPPORTED.contains(e.errno())) {
-                            throw e;
-                        }
-                        copyInKernel = false; // e.g. EXDEV across filesystems on older kernels: copy through memory
-                    }
-                }
-                int n = data.read(pos, b.heap, 0, (int) Math.min(BUF, size - pos));
-                if (n <= 0) {
-                    throw new ErofsException(inode.label(), pos, "data ends before its size " + size);
-                }
-                writeSkippingZeroRuns(b, fd, n, pos);
-                pos += n;
-            }
-            Libc.ftruncate(fd, size);
-            bytes.addAndGet(size);
-            filesWritten.incrementAndGet();
+            applyMetadata(fd, path, inode);
         } finally {
             Libc.close(fd);
         }
+    }
+
+    private void skip(String kind, byte[] path) {
+        skipped.merge(kind, new Skipped(1, Escape.text(path)), (a, b) -> new Skipped(a.count() + 1, a.example()));
+    }
+
+    private void writeFile(int fd, Inode inode) throws IOException {
+        Buffers b = buffers.get();
+        FileData data = image.openData(inode);
+        long size = inode.size();
+        long pos = 0;
+        while ((pos = data.nextData(pos)) < size) { // holes are skipped, not read as zeros
+            ErofsImage.StoredRange stored = copyInKernel ? data.stored(pos) : null;
+            if (stored != null) {
+                // verbatim bytes (uncompressed or chunked data): the kernel copies them file to file
+                long n = Math.min(stored.length(), size - pos);
+                try {
+                    Libc.copyFileRange(sourceFd(stored.source().path()), stored.offset(), fd, pos, n);
+                    pos += n;
+                    continue;
+                } catch (SyscallException e) {
+                    if (!COPY_UNSUPPORTED.contains(e.errno())) {
+                        throw e;
+                    }
+                    copyInKernel = false; // e.g. EXDEV across filesystems on older kernels: copy through memory
+                }
+            }
+            int n = data.read(pos, b.heap, 0, (int) Math.min(BUF, size - pos));
+            if (n <= 0) {
+                throw new ErofsException(inode.label(), pos, "data ends before its size " + size);
+            }
+            writeSkippingZeroRuns(b, fd, n, pos);
+            pos += n;
+        }
+        Libc.ftruncate(fd, size);
+        bytes.addAndGet(size);
+        filesWritten.incrementAndGet();
     }
 
     private int sourceFd(Path p) throws IOException {
@@ -338,32 +446,39 @@ public final class Extractor {
     }
 
     /**
-     * Owner first (chown clears setuid bits and capabilities), then mode, xattrs, times. What an
-     * unprivileged user cannot set (other owners, trusted.* xattrs) is skipped and counted, as tar
-     * does, rather than failing the whole extraction.
+     * Owner first (chown clears setuid bits and capabilities), then mode, xattrs, times, all
+     * through {@code fd} (which refers to the entry itself, a symlink included) or its /proc
+     * path, so a name swapped meanwhile cannot redirect them. What an unprivileged user cannot set
+     * (other owners, trusted.* xattrs) is skipped and counted, as tar does, rather than failing
+     * the whole extraction.
      */
-    private void applyMetadata(byte[] dst, Inode inode) throws IOException {
+    private void applyMetadata(int fd, byte[] path, Inode inode) throws IOException {
+        byte[] self = Libc.procFd(fd);
         try {
-            Libc.lchown(dst, inode.uid(), inode.gid());
-        } catch (SyscallException e) {
-            if (e.errno() != EPERM) {
-                throw e;
-            }
-            skip(SKIP_OWNERS, dst);
-        }
-        if (!inode.isSymlink()) {
-            Libc.chmod(dst, inode.permissions());
-        }
-        for (Xattr x : image.xattrs().list(inode)) {
             try {
-                Libc.lsetxattr(dst, x.name(), x.value());
+                Libc.fchown(fd, inode.uid(), inode.gid());
             } catch (SyscallException e) {
-                if (e.errno() != EPERM && e.errno() != EOPNOTSUPP) {
+                if (e.errno() != EPERM) {
                     throw e;
                 }
-                skip(SKIP_XATTRS, dst);
+                skip(SKIP_OWNERS, path);
             }
+            if (!inode.isSymlink()) {
+                Libc.chmod(self, inode.permissions());
+            }
+            for (Xattr x : image.xattrs().list(inode)) {
+                try {
+                    Libc.setxattr(self, x.name(), x.value());
+                } catch (SyscallException e) {
+                    if (e.errno() != EPERM && e.errno() != EOPNOTSUPP) {
+                        throw e;
+                    }
+                    skip(SKIP_XATTRS, path);
+                }
+            }
+            Libc.utimens(self, inode.mtime(), inode.mtimeNsec());
+        } catch (SyscallException e) {
+            throw failed(path, e);
         }
-        Libc.lutimens(dst, inode.mtime(), inode.mtimeNsec());
     }
 }
