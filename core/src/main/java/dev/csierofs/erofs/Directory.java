@@ -1,8 +1,11 @@
 package dev.csierofs.erofs;
 
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * A directory's data: blocks of sorted dirents followed by their names. Lookup is a binary
@@ -101,12 +104,6 @@ public final class Directory {
         Dirent entry(int i) throws ErofsException {
             int s = nameOff(i);
             byte[] name = Arrays.copyOfRange(b, s, nameEnd(i));
-            // what the kernel refuses when it lists the entry (EUCLEAN and EIO); a name holding NUL
-            // it shows cut at the NUL, so only strict readers refuse that (see Dirent#nameProblem)
-            if (name.length == 0 || Dirent.indexOf(name, (byte) '/') >= 0) {
-                throw new ErofsException(where(), index * blksz + i * Dirent.SIZE + 8,
-                        "entry \"" + Escape.text(name) + "\": " + Dirent.nameProblem(name));
-            }
             long nid = Le.i64(b, i * Dirent.SIZE);
             int ft = Le.u8(b, i * Dirent.SIZE + 10);
             long next = i + 1 < count ? index * blksz + (long) (i + 1) * Dirent.SIZE : (index + 1) * blksz;
@@ -160,14 +157,19 @@ public final class Directory {
 
     /**
      * The directory's entries but its own "." and "..", for readers that turn names into paths
-     * (a walk, extract, ls): a name that is empty, holds '/' or NUL, or is a second "." or ".."
-     * (or a "." naming another inode) is a format error, told to {@code bad} and left out.
+     * (a walk, extract, ls): a name that is empty, holds '/' or NUL, is a second "." or ".." (or a
+     * "." naming another inode), or repeats another entry's name is a format error, told to
+     * {@code bad} and left out.
      * Errors of the directory itself end the listing with the entries before them in {@code out}.
      */
     public void children(List<Dirent> out, BadName bad) throws ErofsException {
         boolean[] seen = new boolean[2]; // ".", ".."
-        readdir(0, d -> {
+        Set<String> names = new HashSet<>();
+        list(0, false, d -> {
             String problem = Dirent.nameProblem(d.name());
+            if (problem == null && !d.isDot() && !d.isDotDot() && !names.add(new String(d.name(), StandardCharsets.ISO_8859_1))) {
+                problem = "a second entry of that name";
+            }
             if (problem == null && (d.isDot() || d.isDotDot())) {
                 int k = d.isDot() ? 0 : 1;
                 if (seen[k]) {
@@ -194,6 +196,15 @@ public final class Directory {
      * shows them (a dot-omitted directory gets a synthesized "."). Stops when the visitor does.
      */
     public void readdir(long cookie, Visitor visitor) throws ErofsException {
+        list(cookie, true, visitor);
+    }
+
+    /**
+     * {@link #readdir}; with {@code kernelChecks}, an empty name or one holding '/' ends the
+     * listing with an error at that entry, as the kernel's listing of it fails (EUCLEAN, EIO). A
+     * name holding NUL the kernel lists cut at the NUL (see {@link Dirent#shownName}).
+     */
+    private void list(long cookie, boolean kernelChecks, Visitor visitor) throws ErofsException {
         long pos = cookie;
         if (dir.dotOmitted()) {
             if (cookie == 0) {
@@ -213,7 +224,12 @@ public final class Directory {
         for (; blk < blocks; blk++, idx = 0) {
             Block b = new Block(blk);
             for (int i = idx; i < b.count; i++) {
-                if (!visitor.accept(b.entry(i))) {
+                Dirent d = b.entry(i);
+                if (kernelChecks && (d.name().length == 0 || Dirent.indexOf(d.name(), (byte) '/') >= 0)) {
+                    throw new ErofsException(b.where(), blk * blksz + i * Dirent.SIZE + 8,
+                            "entry \"" + Escape.text(d.name()) + "\": " + Dirent.nameProblem(d.name()));
+                }
+                if (!visitor.accept(d)) {
                     return;
                 }
             }
