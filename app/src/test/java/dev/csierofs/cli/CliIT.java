@@ -1,5 +1,6 @@
 package dev.csierofs.cli;
 
+import dev.csierofs.erofs.CraftedImages;
 import dev.csierofs.erofs.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -10,10 +11,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Runs the packaged command line exactly as a user does, through bin/csi-driver-erofs. */
@@ -77,6 +80,35 @@ class CliIT {
         String expected = Fixtures.manifest("plain").stream().filter(l -> l.startsWith("/usr/lib/x86_64-linux-gnu/libmd.so.0.0.5\t"))
                 .findFirst().orElseThrow().split("\t")[11];
         assertEquals(expected, HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(r.out())));
+    }
+
+    /**
+     * A truncated image and one whose entry is named "../../escaped-file": every command refuses
+     * them in one line (fsck lists the bad name), and extract writes nothing anywhere.
+     */
+    @Test
+    void hostileImagesAreRefusedInOneLine(@TempDir Path tmp) throws Exception {
+        Path cut = tmp.resolve("cut.erofs");
+        Files.write(cut, Arrays.copyOf(Files.readAllBytes(SAMPLE), 5000));
+        for (List<String> cmd : List.of(List.of("inspect", "--no-tree"), List.of("ls"), List.of("fsck"))) {
+            List<String> args = new ArrayList<>(cmd);
+            args.add(cut.toString());
+            assertOneLineError(run(args.toArray(String[]::new)), cut + " is truncated: it has 5000 bytes but the superblock gives it");
+        }
+        assertOneLineError(run("extract", cut.toString(), tmp.resolve("out0").toString()), "is truncated");
+
+        Path tree = Files.createDirectories(tmp.resolve("tree"));
+        Files.writeString(tree.resolve("ESCAPE_PLACEHOLDER"), "x");
+        Path image = CraftedImages.patched(tree, tmp.resolve("escape.erofs"),
+                CraftedImages.bytes("ESCAPE_PLACEHOLDER"), CraftedImages.bytes("../../escaped-file"));
+        Run fsck = run("fsck", image.toString());
+        assertEquals(1, fsck.exit(), fsck.err());
+        assertTrue(fsck.text().contains("/: inode ") && fsck.text().contains("entry \"../../escaped-file\": name holds '/'"), fsck.text());
+        assertOneLineError(run("ls", image.toString()), "entry \"../../escaped-file\": name holds '/'");
+        Path out = tmp.resolve("a/b/out");
+        assertOneLineError(run("extract", image.toString(), out.toString()), "name holds '/'");
+        assertFalse(Files.exists(tmp.resolve("escaped-file")) || Files.exists(tmp.resolve("a/escaped-file"))
+                || Files.exists(tmp.resolve("a/b/escaped-file")));
     }
 
     /** extract of the sample equals the kernel's own mount of it, path by path. */

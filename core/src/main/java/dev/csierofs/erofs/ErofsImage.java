@@ -34,6 +34,7 @@ public final class ErofsImage implements Closeable {
         this.devices = devices;
         this.sb = sb;
         this.deviceSlots = readDeviceSlots();
+        checkSizes();
         this.compressionConfigs = CompressionConfigs.read(this);
         if (sb.hasIncompat(Features.INCOMPAT_METABOX)) {
             Inode mb = readInode(sb.metaboxNid());
@@ -114,6 +115,35 @@ public final class ErofsImage implements Closeable {
         return Superblock.parse(head);
     }
 
+    /**
+     * Refuses a truncated image (or extra device) at once, rather than with EIO on whatever
+     * lives in its lost part: each file must reach into the last block the superblock (or the
+     * device table) gives it. A partial last block is accepted (a tar file under a tar-index
+     * image ends where the tar ends); a count of 0 is not checked. The kernel mounts such images
+     * and fails reads; this is deliberately stricter.
+     */
+    private void checkSizes() throws ErofsException {
+        checkSize(primary, sb.blocks(), "superblock", Superblock.OFFSET + 36, "the superblock");
+        for (int i = 0; i < devices.size(); i++) {
+            DeviceSlot d = deviceSlots.get(i);
+            checkSize(devices.get(i), d.blocks(), "device table slot " + (i + 1), (long) sb.devtSlotoff() * DeviceSlot.SIZE
+                    + (long) i * DeviceSlot.SIZE + 64, "the device table");
+        }
+    }
+
+    private void checkSize(ImageSource src, long blocks, String what, long offset, String claimant) throws ErofsException {
+        int bits = sb.blkszbits();
+        if (blocks <= 0 || blocks > (Long.MAX_VALUE >> bits)) {
+            return;
+        }
+        long claimed = blocks << bits;
+        long least = claimed - sb.blockSize() + 1;
+        if (src.size() < least) {
+            throw new ErofsException(what, offset, src.name() + " is truncated: it has " + src.size() + " bytes but "
+                    + claimant + " gives it " + blocks + " blocks of " + sb.blockSize() + " bytes (" + claimed + " bytes)");
+        }
+    }
+
     private List<DeviceSlot> readDeviceSlots() throws ErofsException {
         List<DeviceSlot> slots = new ArrayList<>();
         long pos = (long) sb.devtSlotoff() * DeviceSlot.SIZE;
@@ -156,6 +186,11 @@ public final class ErofsImage implements Closeable {
             throw new ErofsException(r.label(), r.iloc(), "root is not a directory");
         }
         return r;
+    }
+
+    /** The image file, as it was given, for messages. */
+    public String name() {
+        return primary.name();
     }
 
     /** Size in bytes of the primary device. */

@@ -262,11 +262,30 @@ public final class ContentSharing implements AutoCloseable {
             return new Resolved(known, null);
         } catch (IOException | RuntimeException e) {
             fallbacks.incrementAndGet();
-            LOG.log(Level.WARNING, "cannot store " + inode.label() + " of " + imageKey + ": " + e.getMessage()
-                    + "; serving it from the daemon's page cache", e);
+            cannotStore(image, inode, e, "; serving it from the daemon's page cache");
             return new Resolved(known, null);
         }
     }
+
+    /**
+     * Logs why a file could not be hashed or stored: a problem of the image goes to its
+     * {@link ImageProblems} (one line with its path, rate-limited); anything else is one line,
+     * with the stack trace only under CSI_DRIVER_EROFS_DEBUG=1.
+     */
+    private static void cannotStore(ErofsImage image, Inode inode, Exception e, String consequence) {
+        if (e instanceof ErofsException bad) {
+            ImageProblems.of(image).report(inode.nid(), bad);
+            return;
+        }
+        String line = "cannot store " + inode.label() + " of " + image.name() + ": " + e + consequence;
+        if (DEBUG) {
+            LOG.log(Level.WARNING, line, e);
+        } else {
+            LOG.warning(line);
+        }
+    }
+
+    private static final boolean DEBUG = "1".equals(System.getenv("CSI_DRIVER_EROFS_DEBUG"));
 
     private void storeFull(StoreFullException e) {
         fallbacks.incrementAndGet();
@@ -321,7 +340,7 @@ public final class ContentSharing implements AutoCloseable {
                     storeFull(e);
                 } catch (Exception e) {
                     fallbacks.incrementAndGet();
-                    LOG.log(Level.WARNING, "cannot store " + inode.label() + " of " + imageKey + ": " + e.getMessage(), e);
+                    cannotStore(image, inode, e, "");
                 } finally {
                     queued.remove(key);
                 }

@@ -46,6 +46,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
     private final NodeIds ids;
     private final ContentSharing sharing;
     private final String imageKey;
+    private final ImageProblems problems;
     /** For READs served without the daemon's page cache (up to max_read, 1 MiB), shared by every mount. */
     private static final BufferPool READ_BUFFERS = new BufferPool(1 << 20, 2);
 
@@ -102,6 +103,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
         this.ids = ids;
         this.sharing = sharing;
         this.imageKey = imageKey;
+        this.problems = ImageProblems.of(image);
     }
 
     ErofsImage image() {
@@ -147,12 +149,23 @@ public final class ErofsFilesystem implements ImageFilesystem {
         try {
             return image.inode(ids.nid(nodeid));
         } catch (ErofsException e) {
-            throw io(e);
+            throw io(e, nodeid);
         }
     }
 
-    static FuseError io(ErofsException e) {
-        LOG.warning("image read failed: " + e.getMessage());
+    /** EIO for a problem of the image met serving {@code nodeid}, logged once (see {@link ImageProblems}). */
+    FuseError io(ErofsException e, long nodeid) {
+        return problem(e, ids.nid(nodeid), null);
+    }
+
+    /** EIO for a problem met looking up {@code name} in directory {@code parent}. */
+    FuseError io(ErofsException e, long parent, byte[] name) {
+        return problem(e, ids.nid(parent), name);
+    }
+
+    /** EIO for a problem with the inode {@code nid} of this image (or with its entry {@code name}, if not null). */
+    FuseError problem(ErofsException e, long nid, byte[] name) {
+        problems.report(nid, name, e);
         return new FuseError(Errno.EIO, e.getMessage());
     }
 
@@ -184,7 +197,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
             }
             return entry(child.get());
         } catch (ErofsException e) {
-            throw io(e);
+            throw io(e, parent, name);
         }
     }
 
@@ -202,7 +215,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
         try {
             return image.readlink(i);
         } catch (ErofsException e) {
-            throw io(e);
+            throw io(e, nodeid);
         }
     }
 
@@ -391,7 +404,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
         try {
             return image.openData(i);
         } catch (ErofsException e) {
-            throw io(e);
+            throw io(e, ids.nodeid(i.nid()));
         }
     }
 
@@ -423,7 +436,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
             }
             return readThroughCache(cache, key, data, offset, size, dst);
         } catch (ErofsException e) {
-            throw io(e);
+            throw io(e, nodeid);
         }
     }
 
@@ -480,7 +493,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
             });
         } catch (ErofsException e) {
             if (out.count() == 0) {
-                throw io(e);
+                throw io(e, nodeid);
             }
             // as the kernel's EROFS: the entries before a bad one are listed, the next READDIR fails on it
         }
@@ -512,7 +525,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
             return image.xattrs().get(inode(nodeid), new String(name, StandardCharsets.UTF_8))
                     .orElseThrow(() -> new FuseError(Errno.ENODATA, "no such xattr"));
         } catch (ErofsException e) {
-            throw io(e);
+            throw io(e, nodeid);
         }
     }
 
@@ -525,7 +538,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
             }
             return names;
         } catch (ErofsException e) {
-            throw io(e);
+            throw io(e, nodeid);
         }
     }
 
@@ -549,7 +562,7 @@ public final class ErofsFilesystem implements ImageFilesystem {
                 default -> throw new FuseError(Errno.EINVAL, "whence " + whence);
             };
         } catch (ErofsException e) {
-            throw io(e);
+            throw io(e, nodeid);
         }
     }
 }

@@ -178,7 +178,7 @@ public final class OverlayFilesystem implements ImageFilesystem {
         try {
             return List.of(new LayerDir(NodeIds.layerOf(nodeid), dir, opaqueOf(fs.image(), dir)));
         } catch (ErofsException e) {
-            throw ErofsFilesystem.io(e);
+            throw fs.problem(e, dir.nid(), null);
         }
     }
 
@@ -247,7 +247,7 @@ public final class OverlayFilesystem implements ImageFilesystem {
             }
             return e;
         } catch (ErofsException e) {
-            throw ErofsFilesystem.io(e);
+            throw problem(dirs, e, name);
         }
     }
 
@@ -301,10 +301,16 @@ public final class OverlayFilesystem implements ImageFilesystem {
             }
         } catch (ErofsException e) {
             if (dirs.size() > 1 || out.count() == 0) {
-                throw ErofsFilesystem.io(e);
+                throw problem(dirs, e, null);
             }
             // the entries before a bad one are listed, the next READDIR fails on it
         }
+    }
+
+    /** EIO for a problem met in a (possibly merged) directory, logged under its top layer's image. */
+    private FuseError problem(List<LayerDir> dirs, ErofsException e, byte[] name) {
+        LayerDir top = dirs.get(0);
+        return layers.get(top.layer()).problem(e, top.inode().nid(), name);
     }
 
     /** A directory only one layer has: its own listing and cookies, without whiteouts. */

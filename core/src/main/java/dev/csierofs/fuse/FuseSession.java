@@ -23,6 +23,7 @@ import java.util.logging.Logger;
  */
 public final class FuseSession implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(FuseSession.class.getName());
+    private static final boolean DEBUG = "1".equals(System.getenv("CSI_DRIVER_EROFS_DEBUG"));
     /**
      * A worker's request buffer. The kernel wants room for a WRITE of max_write plus headers, and
      * at least 8 KiB; we accept no WRITE and offer the least max_write (4 KiB). Replies are encoded
@@ -267,7 +268,13 @@ public final class FuseSession implements AutoCloseable {
         } catch (FuseError e) {
             return Reply.error(buf, unique, e.errno());
         } catch (RuntimeException e) {
-            LOG.log(Level.WARNING, "FUSE request " + r.opcode() + " on node " + node + " failed", e);
+            // a bug of ours, most likely met on a bad image: one line, the trace for bug reports only
+            String line = "FUSE request " + r.opcode() + " on node " + node + " failed: " + e;
+            if (DEBUG) {
+                LOG.log(Level.WARNING, line, e);
+            } else {
+                LOG.warning(line + " (CSI_DRIVER_EROFS_DEBUG=1 logs the stack trace)");
+            }
             return Reply.error(buf, unique, Errno.EIO);
         } catch (OutOfMemoryError e) {
             // a worker that died would leave this mount's fd disarmed and every later request

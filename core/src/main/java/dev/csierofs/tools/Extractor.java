@@ -229,12 +229,16 @@ public final class Extractor {
      * The directory holding {@code path}, opened beneath the target without following a symlink
      * (an O_PATH fd; the target's own fd for top-level entries). Close with {@link #closeParent}.
      */
-    private int parentFd(byte[] path) throws SyscallException {
+    private int parentFd(byte[] path) throws IOException {
         int slash = lastSlash(path);
         if (slash <= 0) {
             return rootFd;
         }
-        return Libc.openBeneath(rootFd, Arrays.copyOfRange(path, 1, slash), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        try {
+            return Libc.openBeneath(rootFd, Arrays.copyOfRange(path, 1, slash), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        } catch (SyscallException e) {
+            throw failed(Arrays.copyOf(path, slash), e); // e.g. ELOOP: a symlink where a directory of ours was
+        }
     }
 
     private void closeParent(int fd) throws SyscallException {

@@ -1476,12 +1476,28 @@ class HostileImageTest {
         assertEquals("superblock at offset 1024: image is only 1000 bytes, too small for an EROFS superblock", e.getMessage());
         e = refusedByOpen(write("t2.erofs", Arrays.copyOf(clean, 2000)));
         assertTrue(e.getMessage().startsWith("superblock at offset 1024: image too short for its superblock checksum area"), e.getMessage());
-        // cut in the middle of the file data: opens, and reading the lost part names the shortfall
-        Path half = write("t3.erofs", Arrays.copyOf(clean, clean.length / 2));
-        List<ErofsException> errs = readAll(half, List.of());
-        assertTrue(!errs.isEmpty());
-        assertTrue(errs.stream().anyMatch(x -> x.getMessage().matches(".* bytes needed but .* has only " + clean.length / 2 + " bytes")),
-                errs.getFirst().getMessage());
+        // cut anywhere past the superblock: refused at once with both sizes, not EIO later on the lost part
+        int blocks = clean.length / 4096;
+        for (int cut : new int[] {5000, clean.length / 2, clean.length - 4096}) {
+            Path p = write("t3-" + cut + ".erofs", Arrays.copyOf(clean, cut));
+            e = refusedByOpen(p);
+            assertEquals("superblock at offset 1060: " + p + " is truncated: it has " + cut + " bytes but the superblock gives it "
+                    + blocks + " blocks of 4096 bytes (" + clean.length + " bytes)", e.getMessage());
+        }
+        // a partial last block is whole enough (a tar under a tar-index image ends where the tar ends)
+        ErofsImage.open(write("t4.erofs", Arrays.copyOf(clean, clean.length - 4095))).close();
+    }
+
+    @Test
+    void truncatedExtraDeviceIsRefusedWithSizes() throws Exception {
+        Model m = Model.of("blobdev");
+        byte[] blob = Files.readAllBytes(m.devices.getFirst());
+        Path cut = write("cut.blob", Arrays.copyOf(blob, blob.length / 2));
+        ErofsException e = assertThrows(ErofsException.class, () -> ErofsImage.open(m.path, List.of(cut)).close());
+        assertEquals("device table slot 1 at offset " + e.offset() + ": " + cut + " is truncated: it has " + blob.length / 2
+                + " bytes but the device table gives it " + blob.length / 4096 + " blocks of 4096 bytes (" + blob.length + " bytes)",
+                e.getMessage());
+        ErofsImage.open(m.path, m.devices).close(); // the whole blob opens
     }
 
     @Test

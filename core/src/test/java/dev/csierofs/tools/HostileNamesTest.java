@@ -1,5 +1,6 @@
 package dev.csierofs.tools;
 
+import dev.csierofs.erofs.CraftedImages;
 import dev.csierofs.erofs.ErofsImage;
 import dev.csierofs.fs.ErofsFilesystem;
 import dev.csierofs.fuse.FuseSession;
@@ -16,7 +17,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
-import java.util.zip.CRC32C;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -25,9 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Images whose directory entries name what no path can hold ("../x", "a/b", NUL, a second "."),
- * made here by building an image with mkfs.erofs from a tree with placeholder names of the same
- * length and patching the name bytes (dirents carry no checksum; the superblock checksum is
- * recomputed where the image is small enough for the names to share its block). fsck reports
+ * made here from trees with placeholder names ({@link CraftedImages}). fsck reports
  * them, extract refuses them and writes nothing outside its target, and our FUSE mount answers
  * each as the kernel's EROFS does.
  */
@@ -43,56 +41,12 @@ class HostileNamesTest {
         return out;
     }
 
-    /** Builds an image of {@code tree}, then replaces the one occurrence of each {@code patches[2i]} by {@code patches[2i+1]}. */
     private Path craft(Path tree, String name, byte[]... patches) throws Exception {
-        Path image = tmp.resolve(name + ".erofs");
-        run("mkfs.erofs", "--quiet", "-T0", image.toString(), tree.toString());
-        byte[] b = Files.readAllBytes(image);
-        for (int i = 0; i < patches.length; i += 2) {
-            byte[] from = patches[i], to = patches[i + 1];
-            assertEquals(from.length, to.length);
-            int at = indexOf(b, from, 0);
-            assertTrue(at > 0, "placeholder " + new String(from, StandardCharsets.ISO_8859_1) + " not in the image");
-            assertEquals(-1, indexOf(b, from, at + 1), "placeholder twice in the image");
-            System.arraycopy(to, 0, b, at, to.length);
-        }
-        fixChecksum(b);
-        Files.write(image, b);
-        return image;
+        return CraftedImages.patched(tree, tmp.resolve(name + ".erofs"), patches);
     }
 
     private static byte[] bytes(String s) {
-        return s.getBytes(StandardCharsets.ISO_8859_1);
-    }
-
-    private static int indexOf(byte[] b, byte[] x, int from) {
-        outer:
-        for (int i = from; i <= b.length - x.length; i++) {
-            for (int j = 0; j < x.length; j++) {
-                if (b[i + j] != x[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
-    }
-
-    /** The superblock checksum the kernel's way: CRC32C of the rest of block 0 from the superblock on, without the final inversion. */
-    private static void fixChecksum(byte[] b) {
-        int o = 1024;
-        if ((b[o + 8] & 1) == 0) {
-            return;
-        }
-        int blksz = 1 << (b[o + 12] & 0xff);
-        byte[] copy = java.util.Arrays.copyOfRange(b, o, blksz > o ? blksz : o + blksz);
-        copy[4] = copy[5] = copy[6] = copy[7] = 0;
-        CRC32C crc = new CRC32C();
-        crc.update(copy);
-        int v = (int) ~crc.getValue();
-        for (int i = 0; i < 4; i++) {
-            b[o + 4 + i] = (byte) (v >>> (8 * i));
-        }
+        return CraftedImages.bytes(s);
     }
 
     private Path tree(String name) throws IOException {
