@@ -29,7 +29,6 @@ public final class Libc {
     private static final java.lang.foreign.AddressLayout PTR = ValueLayout.ADDRESS;
 
     private static final int AT_FDCWD = -100;
-    private static final int AT_SYMLINK_NOFOLLOW = 0x100;
     private static final int AT_EMPTY_PATH = 0x1000;
     /** openat2's number, the same on x86-64 and arm64 (syscalls added since 5.1 share one table). */
     private static final long SYS_OPENAT2 = 437;
@@ -61,10 +60,7 @@ public final class Libc {
     public static final int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
     public static final int EPOLLIN = 0x1, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLONESHOT = 1 << 30;
 
-    private static final MethodHandle MKNOD = bind("mknod", FunctionDescriptor.of(INT, PTR, INT, LONG));
-    private static final MethodHandle LCHOWN = bind("lchown", FunctionDescriptor.of(INT, PTR, INT, INT));
     private static final MethodHandle CHMOD = bind("chmod", FunctionDescriptor.of(INT, PTR, INT));
-    private static final MethodHandle LSETXATTR = bind("lsetxattr", FunctionDescriptor.of(INT, PTR, PTR, PTR, LONG, INT));
     private static final MethodHandle SETXATTR = bind("setxattr", FunctionDescriptor.of(INT, PTR, PTR, PTR, LONG, INT));
     private static final MethodHandle OPENAT = bind("openat", FunctionDescriptor.of(INT, INT, PTR, INT, INT));
     private static final MethodHandle MKDIRAT = bind("mkdirat", FunctionDescriptor.of(INT, INT, PTR, INT));
@@ -80,9 +76,6 @@ public final class Libc {
     private static final MethodHandle CLOSE = bind("close", FunctionDescriptor.of(INT, INT));
     private static final MethodHandle PWRITE = bind("pwrite", FunctionDescriptor.of(LONG, INT, PTR, LONG, LONG));
     private static final MethodHandle FTRUNCATE = bind("ftruncate", FunctionDescriptor.of(INT, INT, LONG));
-    private static final MethodHandle MKDIR = bind("mkdir", FunctionDescriptor.of(INT, PTR, INT));
-    private static final MethodHandle SYMLINK = bind("symlink", FunctionDescriptor.of(INT, PTR, PTR));
-    private static final MethodHandle LINK = bind("link", FunctionDescriptor.of(INT, PTR, PTR));
     private static final MethodHandle COPY_FILE_RANGE = bind("copy_file_range",
             FunctionDescriptor.of(LONG, INT, PTR, INT, PTR, LONG, INT));
     private static final MethodHandle READ = bind("read", FunctionDescriptor.of(LONG, INT, PTR, LONG));
@@ -169,36 +162,9 @@ public final class Libc {
         return ((ma & 0x00000fffL) << 8) | ((ma & 0xfffff000L) << 32) | (mi & 0x000000ffL) | ((mi & 0xffffff00L) << 12);
     }
 
-    public static void mknod(byte[] path, int mode, int major, int minor) throws SyscallException {
-        call("mknod", str(path), (st, a) -> (int) MKNOD.invokeExact(st, cstr(a, path), mode, makedev(major, minor)));
-    }
-
-    public static void lchown(byte[] path, long uid, long gid) throws SyscallException {
-        call("lchown", str(path), (st, a) -> (int) LCHOWN.invokeExact(st, cstr(a, path), (int) uid, (int) gid));
-    }
-
+    /** chmod(2), which follows symlinks: for {@link #procFd} paths. */
     public static void chmod(byte[] path, int mode) throws SyscallException {
         call("chmod", str(path), (st, a) -> (int) CHMOD.invokeExact(st, cstr(a, path), mode));
-    }
-
-    public static void lsetxattr(byte[] path, byte[] name, byte[] value) throws SyscallException {
-        call("lsetxattr", str(path) + ", " + str(name), (st, a) -> {
-            MemorySegment v = a.allocate(Math.max(1, value.length));
-            MemorySegment.copy(value, 0, v, ValueLayout.JAVA_BYTE, 0, value.length);
-            return (int) LSETXATTR.invokeExact(st, cstr(a, path), cstr(a, name), v, (long) value.length, 0);
-        });
-    }
-
-    /** Sets atime and mtime (seconds may be negative) without following a symlink. */
-    public static void lutimens(byte[] path, long sec, int nsec) throws SyscallException {
-        call("utimensat", str(path), (st, a) -> {
-            MemorySegment ts = a.allocate(32, 8);
-            for (int i = 0; i < 2; i++) {
-                ts.set(LONG, i * 16L, sec);
-                ts.set(LONG, i * 16L + 8, nsec);
-            }
-            return (int) UTIMENSAT.invokeExact(st, AT_FDCWD, cstr(a, path), ts, AT_SYMLINK_NOFOLLOW);
-        });
     }
 
     /** openat(2) relative to directory fd {@code dirfd}; returns the fd. */
@@ -231,6 +197,11 @@ public final class Libc {
                 openat2Missing = true;
             }
         }
+        return openBeneathByWalk(dirfd, relPath, flags, mode);
+    }
+
+    /** {@link #openBeneath} for kernels without openat2: one openat per component, none followed if a symlink. */
+    public static int openBeneathByWalk(int dirfd, byte[] relPath, int flags, int mode) throws SyscallException {
         int at = dirfd;
         int start = 0;
         try {
@@ -379,18 +350,6 @@ public final class Libc {
 
     public static void ftruncate(int fd, long size) throws SyscallException {
         call("ftruncate", "fd " + fd, (st, a) -> (int) FTRUNCATE.invokeExact(st, fd, size));
-    }
-
-    public static void mkdir(byte[] path, int mode) throws SyscallException {
-        call("mkdir", str(path), (st, a) -> (int) MKDIR.invokeExact(st, cstr(a, path), mode));
-    }
-
-    public static void symlink(byte[] target, byte[] path) throws SyscallException {
-        call("symlink", str(path), (st, a) -> (int) SYMLINK.invokeExact(st, cstr(a, target), cstr(a, path)));
-    }
-
-    public static void link(byte[] existing, byte[] path) throws SyscallException {
-        call("link", str(path), (st, a) -> (int) LINK.invokeExact(st, cstr(a, existing), cstr(a, path)));
     }
 
     /**

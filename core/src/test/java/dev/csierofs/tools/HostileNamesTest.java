@@ -176,19 +176,24 @@ class HostileNamesTest {
         Files.createSymbolicLink(root.resolve("rel"), Path.of("../outside"));
         int rootFd = Libc.open(bytes(root.toString()), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         try {
-            for (String p : List.of("d/link/x", "rel/x", "d/link", "../outside/x", "d/../../outside/x")) {
-                SyscallException e = assertThrows(SyscallException.class, () -> Libc.openBeneath(rootFd, bytes(p),
-                        Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, 0600), p);
-                // ELOOP, EXDEV, ENOTDIR; EEXIST where the last component is the symlink (O_EXCL)
-                assertTrue(List.of(40, 18, 20, 17).contains(e.errno()), p + ": " + e.getMessage());
+            for (boolean walk : new boolean[] {false, true}) { // openat2, and the walk for kernels before 5.6
+                for (String p : List.of("d/link/x", "rel/x", "d/link", "../outside/x", "d/../../outside/x")) {
+                    SyscallException e = assertThrows(SyscallException.class, () -> openBeneath(walk, rootFd, bytes(p),
+                            Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC), p);
+                    // ELOOP, EXDEV, ENOTDIR; EEXIST where the last component is the symlink (O_EXCL)
+                    assertTrue(List.of(40, 18, 20, 17).contains(e.errno()), p + ": " + e.getMessage());
+                }
+                Libc.close(openBeneath(walk, rootFd, bytes("d/inside-" + walk), Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC));
+                assertTrue(Files.exists(root.resolve("d/inside-" + walk)));
             }
-            int fd = Libc.openBeneath(rootFd, bytes("d/inside"), Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, 0600);
-            Libc.close(fd);
         } finally {
             Libc.close(rootFd);
         }
         assertEquals(List.of(), listing(outside));
-        assertTrue(Files.exists(root.resolve("d/inside")));
+    }
+
+    private static int openBeneath(boolean walk, int dirfd, byte[] path, int flags) throws SyscallException {
+        return walk ? Libc.openBeneathByWalk(dirfd, path, flags, 0600) : Libc.openBeneath(dirfd, path, flags, 0600);
     }
 
     /**
