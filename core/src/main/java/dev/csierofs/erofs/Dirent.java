@@ -1,6 +1,7 @@
 package dev.csierofs.erofs;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * One directory entry (12 bytes on disk plus its name). {@code nextCookie} is the readdir
@@ -53,7 +54,7 @@ public record Dirent(byte[] name, long nid, int fileType, long nextCookie) {
      */
     public byte[] shownName() {
         int nul = indexOf(name, (byte) 0);
-        return nul > 0 ? java.util.Arrays.copyOf(name, nul) : name;
+        return nul > 0 ? Arrays.copyOf(name, nul) : name;
     }
 
     static int indexOf(byte[] b, byte x) {

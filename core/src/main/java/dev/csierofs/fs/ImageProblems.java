@@ -10,10 +10,13 @@ import dev.csierofs.erofs.TreeWalker;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.WeakHashMap;
+import java.util.function.LongSupplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -44,13 +47,21 @@ public final class ImageProblems {
             return size() > REMEMBERED;
         }
     };
-    private long windowStart = System.nanoTime();
+    private final LongSupplier nanoClock;
+    private long windowStart;
     private int loggedInWindow;
     private long suppressed;
 
     private ImageProblems(ErofsImage image) {
+        this(image, System::nanoTime);
+    }
+
+    /** A log of its own (not the one {@link #of} shares) with its own clock (tests). */
+    ImageProblems(ErofsImage image, LongSupplier nanoClock) {
         this.image = image;
         this.imageName = image.name();
+        this.nanoClock = nanoClock;
+        this.windowStart = nanoClock.getAsLong();
     }
 
     /** The problem log of {@code image}, one per image however many filesystems serve it. */
@@ -72,7 +83,7 @@ public final class ImageProblems {
             if (seen.put(key, Boolean.TRUE) != null) {
                 return; // logged (or left out) already
             }
-            long now = System.nanoTime();
+            long now = nanoClock.getAsLong();
             if (now - windowStart >= MINUTE_NANOS) {
                 windowStart = now;
                 loggedInWindow = 0;
@@ -120,7 +131,7 @@ public final class ImageProblems {
             ArrayDeque<Dir> todo = new ArrayDeque<>();
             todo.add(new Dir(new byte[] {'/'}, root));
             int budget = PATH_SEARCH_BUDGET;
-            java.util.Set<Long> seenDirs = new java.util.HashSet<>();
+            Set<Long> seenDirs = new HashSet<>();
             while (!todo.isEmpty() && budget > 0) {
                 Dir d = todo.poll();
                 if (!seenDirs.add(d.inode().nid())) {

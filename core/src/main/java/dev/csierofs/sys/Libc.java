@@ -11,6 +11,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * The few libc calls Java lacks, bound with java.lang.foreign. Each captures errno and turns a
@@ -210,7 +211,7 @@ public final class Libc {
                 while (slash < relPath.length && relPath[slash] != '/') {
                     slash++;
                 }
-                byte[] part = java.util.Arrays.copyOfRange(relPath, start, slash);
+                byte[] part = Arrays.copyOfRange(relPath, start, slash);
                 if (part.length == 2 && part[0] == '.' && part[1] == '.') {
                     throw new SyscallException("openat", str(relPath), 18, "\"..\" would leave the directory");
                 }

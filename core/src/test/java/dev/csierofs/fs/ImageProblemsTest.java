@@ -1,6 +1,7 @@
 package dev.csierofs.fs;
 
 import dev.csierofs.erofs.CraftedImages;
+import dev.csierofs.erofs.ErofsException;
 import dev.csierofs.erofs.ErofsImage;
 import dev.csierofs.erofs.Inode;
 import dev.csierofs.fuse.FuseSession;
@@ -121,5 +122,50 @@ class ImageProblemsTest {
             paths.add(l.split(": ")[1]);
         }
         assertEquals(paths.size(), paths.stream().distinct().count(), "a file logged twice: " + lines);
+    }
+
+    /** Past the limit, problems are counted; the first line of the next minute says how many were left out. */
+    @Test
+    void nextMinuteSaysHowManyWereLeftOut() throws Exception {
+        Path image = corruptImage();
+        List<String> lines = Collections.synchronizedList(new ArrayList<>());
+        Handler h = new Handler() {
+            @Override
+            public void publish(LogRecord r) {
+                lines.add(r.getMessage());
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        Logger log = Logger.getLogger(ImageProblems.class.getName());
+        log.addHandler(h);
+        long[] now = {0};
+        try (ErofsImage img = ErofsImage.open(image)) {
+            ImageProblems problems = new ImageProblems(img, () -> now[0]);
+            List<Long> nids = new ArrayList<>();
+            for (int i = 0; i < FILES; i++) {
+                nids.add(img.resolve(String.format("/dir/f%02d", i)).orElseThrow().nid());
+            }
+            ErofsException bad = new ErofsException("inode", 0, "broken");
+            for (int i = 0; i < 15; i++) {
+                problems.report(nids.get(i), bad);
+                problems.report(nids.get(i), bad); // the same problem again: not counted twice
+            }
+            assertEquals(ImageProblems.PER_MINUTE, lines.size(), String.join("\n", lines));
+            assertEquals(5, problems.suppressed());
+            now[0] += 61_000_000_000L;
+            problems.report(nids.get(20), bad);
+            assertEquals("image " + image + ": 5 more problem(s) not logged (at most 10 a minute)", lines.get(ImageProblems.PER_MINUTE));
+            assertEquals("image " + image + ": /dir/f20: inode at offset 0: broken", lines.get(ImageProblems.PER_MINUTE + 1));
+            assertEquals(0, problems.suppressed());
+        } finally {
+            log.removeHandler(h);
+        }
     }
 }

@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
@@ -263,7 +264,7 @@ class HostileNamesTest {
                 "    print('list', sorted(os.listdir(d)))",
                 "except OSError as e:",
                 "    print('list error', e.errno)");
-        List<String> cmd = new java.util.ArrayList<>(List.of("python3", "-c", script, dir.toString()));
+        List<String> cmd = new ArrayList<>(List.of("python3", "-c", script, dir.toString()));
         cmd.addAll(names);
         return run(cmd.toArray(String[]::new));
     }
