@@ -71,6 +71,11 @@ public final class Directory {
         }
 
         int nameEnd(int i) throws ErofsException {
+            return nameEnd(i, false);
+        }
+
+        /** The end of entry i's name; {@code allowEmpty}: an empty name is no error (lookups pass over it, as the kernel's). */
+        int nameEnd(int i, boolean allowEmpty) throws ErofsException {
             int start = nameOff(i);
             int end;
             if (i + 1 < count) {
@@ -81,7 +86,7 @@ public final class Directory {
                     end++;
                 }
             }
-            if (start < count * Dirent.SIZE || end <= start || end > len || end - start > 255) {
+            if (start < count * Dirent.SIZE || end < start || end == start && !allowEmpty || end > len || end - start > 255) {
                 throw new ErofsException(where(), index * blksz + i * Dirent.SIZE + 8,
                         "bad name bounds [" + start + ", " + end + ") in a block of " + len + " bytes");
             }
@@ -91,7 +96,7 @@ public final class Directory {
         /** Compares entry i's name, up to its first NUL as the kernel's lookup does, with {@code name}. */
         int compare(int i, byte[] name) throws ErofsException {
             int s = nameOff(i);
-            int end = nameEnd(i);
+            int end = nameEnd(i, true);
             for (int k = s; k < end; k++) {
                 if (b[k] == 0) {
                     end = k;

@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
@@ -127,6 +128,47 @@ class HostileNamesTest {
             assertTrue(msg.endsWith(expected + " (extraction stopped; nothing was left in " + tmp.resolve("out-" + image.getFileName()) + ")"),
                     msg);
         }
+    }
+
+    /** An empty name (the last entry's name offset moved onto the padding after the names): fsck, extract and the FUSE mount refuse it. */
+    @Test
+    void emptyNameIsRefused() throws Exception {
+        Path t = tree("t7");
+        for (String n : List.of("A", "BB", "zz")) {
+            Files.writeString(t.resolve(n), n.toLowerCase());
+        }
+        Path image = tmp.resolve("empty.erofs");
+        run("mkfs.erofs", "--quiet", "-T0", image.toString(), t.toString());
+        byte[] b = Files.readAllBytes(image);
+        byte[] names = bytes("...ABBzz");
+        int at = -1;
+        for (int i = 0; i + names.length <= b.length && at < 0; i++) {
+            if (Arrays.equals(b, i, i + names.length, names, 0, names.length)) {
+                at = i;
+            }
+        }
+        assertTrue(at > 0);
+        int table = at - 5 * 12; // five dirents (". .. A BB zz"), their 12-byte records before the names
+        assertEquals(5 * 12, (b[table + 8] & 0xff) | (b[table + 9] & 0xff) << 8, "dirent table not where expected");
+        int last = table + 4 * 12 + 8;
+        int off = (b[last] & 0xff) | (b[last + 1] & 0xff) << 8;
+        off += 2; // past "zz": the NUL padding, an empty name
+        b[last] = (byte) off;
+        b[last + 1] = (byte) (off >>> 8);
+        CraftedImages.fixChecksum(b);
+        Files.write(image, b);
+
+        // the name's bounds are empty: refused where names are cut out of the block, before any name check
+        String expected = "inode 36 directory block 0 at offset 56: bad name bounds [68, 68) in a block of 68 bytes";
+        Checker.Report r = fsck(image);
+        assertEquals(List.of(new Checker.Problem("/", expected)), r.problems());
+        assertTrue(refusedExtract(image, tmp.resolve("out7")).contains(expected));
+        // the kernel fails the listing with EUCLEAN, our mount with EIO (as for every format error); lookups agree
+        List<String> lookups = List.of("A", "BB", "BBzz", "zz");
+        String kernel = kernelProbe(image, lookups);
+        String fuse = fuseProbe(image, lookups);
+        assertTrue(kernel.endsWith("list error 117\n"), kernel);
+        assertEquals(kernel.replace("list error 117", "list error 5"), fuse);
     }
 
     /** A symlink to a host directory and a directory of the same name holding a file, in either order: refused, and the host directory stays empty. */
