@@ -348,7 +348,7 @@ public final class CompressedData implements FileData {
                         case CompressionConfigs.LZ4 -> Lz4Decoder.decode(raw, inOff, inLen, out, outOff, llen, exact, what, at);
                         case CompressionConfigs.LZMA -> {
                             byte[] copy = Arrays.copyOfRange(raw, inOff, inOff + inLen); // the decoder rewrites byte 0
-                            LzmaDecoder.decode(copy, 0, inLen, out, outOff, llen, image.compressionConfigs().lzmaDictSize(), what, at);
+                            LzmaDecoder.decode(copy, 0, inLen, out, outOff, llen, image.compressionConfigs().lzmaDictSize(), exact, what, at);
                         }
                         case CompressionConfigs.DEFLATE -> DeflateDecoder.decode(raw, inOff, inLen, out, outOff, llen, what, at);
                         default -> ZstdDecoder.decode(raw, inOff, inLen, out, outOff, llen, what, at);
