@@ -350,7 +350,7 @@ public final class CompressedData implements FileData {
                             byte[] copy = Arrays.copyOfRange(raw, inOff, inOff + inLen); // the decoder rewrites byte 0
                             LzmaDecoder.decode(copy, 0, inLen, out, outOff, llen, image.compressionConfigs().lzmaDictSize(), exact, what, at);
                         }
-                        case CompressionConfigs.DEFLATE -> DeflateDecoder.decode(raw, inOff, inLen, out, outOff, llen, what, at);
+                        case CompressionConfigs.DEFLATE -> DeflateDecoder.decode(raw, inOff, inLen, out, outOff, llen, exact, what, at);
                         default -> ZstdDecoder.decode(raw, inOff, inLen, out, outOff, llen, what, at);
                     }
                 } catch (ErofsException ex) {
