@@ -288,6 +288,44 @@ class DecoderTest {
         }
     }
 
+    /** Exact decoding (a whole extent) wants the stream to end there; partial decoding does not. */
+    @Test
+    void microLzmaAndDeflateExactWantTheStreamToEndThere() throws Exception {
+        byte[] tail = new byte[64];
+        new Random(10).nextBytes(tail);
+        for (byte[] data : samples(9)) {
+            if (data.length < 16) {
+                continue; // a tiny stream may leave the range coder finished a symbol early, which both accept
+            }
+            byte[] lz = microLzma(data, 1 << 16);
+            byte[] out = new byte[data.length];
+            LzmaDecoder.decode(lz.clone(), 0, lz.length, out, 0, data.length, 1 << 16, true, "t", 0);
+            assertArrayEquals(data, out);
+            // the same data followed by random bytes: the extent is a prefix of the stream
+            byte[] longer = Arrays.copyOf(data, data.length + 64);
+            System.arraycopy(tail, 0, longer, data.length, 64);
+            byte[] lz2 = microLzma(longer, 1 << 16);
+            byte[] prefix = new byte[data.length];
+            LzmaDecoder.decode(lz2.clone(), 0, lz2.length, prefix, 0, data.length, 1 << 16, false, "t", 0);
+            assertArrayEquals(data, prefix);
+            assertThrows(ErofsException.class, () -> LzmaDecoder.decode(lz2.clone(), 0, lz2.length, new byte[data.length], 0, data.length,
+                    1 << 16, true, "t", 0));
+            int shorter = data.length - 1;
+
+            Deflater d = new Deflater(9, true);
+            d.setInput(data);
+            d.finish();
+            byte[] buf = new byte[data.length * 2 + 64];
+            int n = d.deflate(buf);
+            d.end();
+            byte[] full = new byte[data.length];
+            DeflateDecoder.decode(buf, 0, n, full, 0, data.length, true, "t", 0);
+            assertArrayEquals(data, full);
+            DeflateDecoder.decode(buf, 0, n, new byte[shorter], 0, shorter, false, "t", 0);
+            assertThrows(ErofsException.class, () -> DeflateDecoder.decode(buf, 0, n, new byte[shorter], 0, shorter, true, "t", 0));
+        }
+    }
+
     @Test
     void deflateAndZstdFullAndPartial() throws Exception {
         Random r = new Random(5);
