@@ -7,11 +7,14 @@ import dev.csierofs.erofs.Escape;
 import dev.csierofs.erofs.FileData;
 import dev.csierofs.erofs.Inode;
 import dev.csierofs.erofs.TreeWalker;
+import dev.csierofs.erofs.Xattr;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
@@ -103,7 +106,13 @@ public final class Checker {
         String path = Escape.text(rawPath);
         inodes++;
         try {
-            image.xattrs().list(inode);
+            for (Xattr x : image.xattrs().list(inode)) {
+                // what listxattr shows, getxattr must find: a damaged name or name filter hides it
+                String name = x.nameString();
+                if (Arrays.equals(name.getBytes(StandardCharsets.UTF_8), x.name()) && image.xattrs().get(inode, name).isEmpty()) {
+                    problem(path, "xattr " + Escape.text(x.name()) + " is listed but cannot be read (damaged name or xattr name filter)");
+                }
+            }
             if (inode.isSymlink()) {
                 image.readlink(inode);
             } else if (inode.isRegular() && dataChecked.add(inode.nid())) {
