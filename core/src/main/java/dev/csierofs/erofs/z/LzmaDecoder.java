@@ -37,8 +37,9 @@ final class LzmaDecoder {
 
     /**
      * {@code exact} (the kernel decoding a whole extent, its "uncompressed size is exact" mode):
-     * the stream must also end there, with no match running on and the range decoder finished;
-     * otherwise (partial decoding) decoding stops when the output is full.
+     * the stream must also end there, with no match running on, the range decoder finished and
+     * every input byte consumed; otherwise (partial decoding) decoding stops when the output is
+     * full.
      */
     static void decode(byte[] in, int inOff, int inLen, byte[] out, int outOff, int outLen, int dictSize, boolean exact, Object what,
             long at) throws ErofsException {
@@ -57,8 +58,8 @@ final class LzmaDecoder {
         // the dictionary never needs to exceed what is decoded (no preset dictionary)
         int dict = Math.max(4096, Math.min(dictSize <= 0 ? CompressionConfigs.LZMA_MAX_DICT_SIZE : dictSize, outLen));
         in[inOff] = 0;
-        try (LZMAInputStream lz = new LZMAInputStream(new ByteArrayInputStream(in, inOff, inLen), exact ? outLen : -1, (byte) props,
-                dict, null, ARRAYS)) {
+        ByteArrayInputStream src = new ByteArrayInputStream(in, inOff, inLen);
+        try (LZMAInputStream lz = new LZMAInputStream(src, exact ? outLen : -1, (byte) props, dict, null, ARRAYS)) {
             int done = 0;
             while (done < outLen) {
                 int n = lz.read(out, outOff + done, outLen - done);
@@ -66,6 +67,9 @@ final class LzmaDecoder {
                     throw new ErofsException(String.valueOf(what), at, "MicroLZMA stream ends after " + done + " of " + outLen + " bytes");
                 }
                 done += n;
+            }
+            if (exact && src.available() != 0) {
+                throw new ErofsException(String.valueOf(what), at, "MicroLZMA stream ends " + src.available() + " bytes before its pcluster does");
             }
         } catch (ErofsException e) {
             throw e;
