@@ -82,7 +82,20 @@ class KernelDifferentialTest {
      * strictness, documented in docs/hostile-images.md.
      */
     static final List<Pattern> STRICTER = List.of(
-            Pattern.compile("LZ4 match offset 0 "));
+            Pattern.compile("LZ4 match offset 0 .*partial decoding"),
+            Pattern.compile("DEFLATE stream ends after"),
+            Pattern.compile("fragment runs past the end of the packed inode"),
+            Pattern.compile("shared xattr ids do not fit"),
+            Pattern.compile("directory reached twice"),
+            Pattern.compile("extra device\\(s\\) but 0 were given"),
+            Pattern.compile("fingerprint"));
+
+    /** Reasons that belong to issue 13 item 1 (directory entry names), counted apart until that lands. */
+    static final Pattern ITEM1 = Pattern.compile("directory block \\d+ .*(name|nameoff)|holds '/'|empty name");
+
+    static boolean stricter(String reason) {
+        return reason != null && STRICTER.stream().anyMatch(s -> s.matcher(reason).find());
+    }
 
     @TempDir
     Path tmp;
@@ -234,6 +247,7 @@ class KernelDifferentialTest {
         final List<String> problems = new ArrayList<>();
         final Map<String, Integer> classes = new TreeMap<>();
         boolean known;
+        boolean knownLookup;
 
         void problem(String cls, String text) {
             classes.merge(cls, 1, Integer::sum);
@@ -323,14 +337,16 @@ class KernelDifferentialTest {
                 o.problem("fsck", "kernel refuses the mount (" + kernelRefusal + "), fsck reports no problem");
             }
         } else if (ours == null) {
-            o.problem("mount", "kernel mounts, we refuse: " + ourRefusal);
+            if (!stricter(ourRefusal)) {
+                o.problem("mount", "kernel mounts, we refuse: " + ourRefusal);
+            }
         } else {
             Map<String, String> reasons = new TreeMap<>();
             if (fsck != null) {
                 fsck.problems().forEach(p -> reasons.merge(p.path(), p.reason(), (a, b) -> a));
             }
             compare(kernel, ours, reasons, o);
-            Set<String> kernelBad = badPaths(kernel);
+            Set<String> kernelBad = badPaths(kernel, true);
             o.kernelFailedSome = !kernelBad.isEmpty();
             if (fsckError != null) {
                 o.problem("fsck", "fsck cannot open what we mounted: " + fsckError);
@@ -341,7 +357,11 @@ class KernelDifferentialTest {
                     missed.removeAll(fsckBad);
                     Set<String> extra = new TreeSet<>(fsckBad);
                     extra.removeAll(kernelBad);
-                    extra.removeIf(p -> STRICTER.stream().anyMatch(s -> s.matcher(reasons.get(p)).find()));
+                    extra.removeIf(p -> stricter(reasons.get(p)));
+                    if (missed.stream().anyMatch(p -> ITEM1.matcher(reasons.getOrDefault(parent(p), "")).find())
+                            || extra.stream().anyMatch(p -> ITEM1.matcher(reasons.get(p)).find())) {
+                        o.known = true;
+                    }
                     if (!missed.isEmpty() || !extra.isEmpty()) {
                         o.problem("fsck", "fsck misses " + first(missed) + ", reports beyond the kernel "
                                 + first(extra.stream().map(p -> p + " (" + reasons.get(p) + ")").toList()));
@@ -349,13 +369,20 @@ class KernelDifferentialTest {
                 }
             }
             t = lap(2, t);
-            extract(image, !kernelBad.isEmpty(), o);
+            extract(image, !badPaths(kernel, false).isEmpty(), o);
+            if (o.knownLookup) {
+                o.problems.removeIf(p -> p.startsWith("fsck") || p.startsWith("extract"));
+            }
             lap(3, t);
         }
-        if (o.known && !o.problems.isEmpty()) {
+        if ((o.known || o.knownLookup) && !o.problems.isEmpty()) {
             o.classes.clear();
-            o.classes.put("known (item 1)", 1);
             o.problems.clear();
+        }
+        if (o.known) {
+            o.classes.put("known (item 1)", 1);
+        } else if (o.knownLookup) {
+            o.classes.put("known (lookup order)", 1);
         }
         return o;
     }
@@ -380,7 +407,7 @@ class KernelDifferentialTest {
         }
         if (kernelFails && error == null) {
             o.problem("extract", "extract succeeds although the kernel fails some path");
-        } else if (!kernelFails && error != null) {
+        } else if (!kernelFails && error != null && !stricter(error)) {
             o.problem("extract", "extract fails where the kernel reads everything: " + error);
         }
     }
@@ -432,10 +459,23 @@ class KernelDifferentialTest {
             if (underReported(path, reportedPaths)) {
                 continue; // a consequence of a difference further up
             }
+            if (stricter(reasons.get(path)) && (u == null || isError(u))) {
+                continue; // documented: we refuse what the kernel serves
+            }
+            if (key.endsWith("\tstat") && k != null && u != null && (k.equals("ENOENT") != u.equals("ENOENT"))) {
+                // a listed name one side finds and the other does not: the lookup's binary search over
+                // entries out of order (Directory.lookup, issue 13 item 1)
+                o.knownLookup = true;
+                reportedPaths.add(path);
+                continue;
+            }
             String nk = normalize(k);
             String nu = normalize(u);
             if (nk != null && nk.equals(nu)) {
                 continue;
+            }
+            if (ITEM1.matcher(reasons.getOrDefault(path, "")).find() || ITEM1.matcher(reasons.getOrDefault(parent(path), "")).find()) {
+                o.known = true;
             }
             String what = key.replace('\t', ' ') + ": kernel " + show(k) + ", ours " + show(u);
             if (k == null || u == null) {
@@ -446,9 +486,10 @@ class KernelDifferentialTest {
                 o.problem("laxer", what);
             } else if (isError(u)) {
                 String reason = reasons.get(path);
-                if (reason != null && STRICTER.stream().anyMatch(s -> s.matcher(reason).find())) {
+                if (stricter(reason)) {
                     continue;
                 }
+
                 o.problem("stricter", what + (reason != null ? " (fsck: " + reason + ")" : ""));
             } else {
                 o.problem("different", what);
@@ -470,9 +511,15 @@ class KernelDifferentialTest {
         return v.startsWith("E") || v.contains(" E");
     }
 
-    /** EIO and EUCLEAN (EFSCORRUPTED) are one verdict: corrupt. */
+    /**
+     * One verdict, "corrupt", whatever errno says it: the kernel answers EFSCORRUPTED (EUCLEAN) or
+     * EIO, for some damage EINVAL or EOPNOTSUPP; our daemon answers EIO for all
+     * (docs/hostile-images.md).
+     */
+    static final Pattern CORRUPT_ERRNO = Pattern.compile("\\b(EUCLEAN|EINVAL|ENOTSUP|EOPNOTSUPP)\\b");
+
     static String normalize(String v) {
-        return v == null ? null : v.replace("EUCLEAN", "EIO");
+        return v == null ? null : CORRUPT_ERRNO.matcher(v).replaceAll("EIO");
     }
 
     static String show(String v) {
@@ -489,11 +536,19 @@ class KernelDifferentialTest {
         return c.stream().limit(3).toList() + (c.size() > 3 ? " and " + (c.size() - 3) + " more" : "");
     }
 
-    /** Paths on which the walk met an error. */
-    static Set<String> badPaths(Map<String, String> walk) {
+    static String parent(String path) {
+        int i = path.lastIndexOf('/');
+        return i <= 0 ? "/" : path.substring(0, i);
+    }
+
+    /**
+     * Paths on which the walk met an error; {@code withHiddenXattrs} false leaves out getxattr
+     * ENODATA for a listed name (extract copies what listxattr gives, value included).
+     */
+    static Set<String> badPaths(Map<String, String> walk, boolean withHiddenXattrs) {
         Set<String> bad = new TreeSet<>();
         walk.forEach((k, v) -> {
-            if (isError(v)) {
+            if (isError(v) && (withHiddenXattrs || !(k.contains("\txattr ") && v.equals("ENODATA")))) {
                 bad.add(k.substring(0, k.indexOf('\t')));
             }
         });
@@ -581,7 +636,7 @@ class KernelDifferentialTest {
             r[2] += o.weOpened ? 0 : 1;
             r[3] += o.kernelFailedSome ? 1 : 0;
             r[4] += o.problems.isEmpty() ? 0 : 1;
-            r[5] += o.known ? 1 : 0;
+            r[5] += o.known || o.knownLookup ? 1 : 0;
             o.classes.forEach((k, v) -> byClass.merge(k, 1, Integer::sum));
         }
 
