@@ -142,10 +142,7 @@ public record Superblock(
             throw new ErofsException(what, OFFSET + 90, "dirblkbits " + dirblkbits + " is not supported (only directory blocks equal to the block size exist)");
         }
         int prefixCount = Le.u8(head, o + 91);
-        int ishare = Le.u8(head, o + 105);
-        if ((compat & Features.COMPAT_ISHARE_XATTRS) != 0 && ishare >= prefixCount) {
-            throw new ErofsException(what, OFFSET + 105, "ishare xattr prefix id " + ishare + " but only " + prefixCount + " long prefixes");
-        }
+        int ishare = Le.u8(head, o + 105); // checked where fingerprints are looked up: the kernel ignores it
         int extraDevices = (incompat & Features.INCOMPAT_DEVICE_TABLE) != 0 ? Le.u16(head, o + 86) : 0;
         int algs = Le.u16(head, o + 84);
         if ((incompat & Features.INCOMPAT_COMPR_CFGS) != 0 && (algs & ~0xf) != 0) {

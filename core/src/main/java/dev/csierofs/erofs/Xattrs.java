@@ -73,6 +73,9 @@ public final class Xattrs {
             return Optional.empty();
         }
         byte[] want = fingerprintName();
+        if (want == null) {
+            return Optional.empty();
+        }
         for (Entry e : entries(inode)) {
             if (Arrays.equals(e.fullName, want)) {
                 byte[] v = e.value;
@@ -86,11 +89,19 @@ public final class Xattrs {
         return Optional.empty();
     }
 
-    /** Full name of the fingerprint xattr of this image. */
-    public byte[] fingerprintName() {
+    /**
+     * Full name of the fingerprint xattr of this image, or null when the superblock names a long
+     * prefix that does not exist (the kernel ignores the ishare fields, so such an image is read
+     * as one without fingerprints).
+     */
+    public byte[] fingerprintName() throws ErofsException {
         Superblock sb = image.superblock();
         if (sb.hasCompat(Features.COMPAT_ISHARE_XATTRS)) {
-            XattrPrefix p = image.xattrPrefixes().get(sb.ishareXattrPrefixId());
+            List<XattrPrefix> prefixes = image.xattrPrefixes();
+            if (sb.ishareXattrPrefixId() >= prefixes.size()) {
+                return null;
+            }
+            XattrPrefix p = prefixes.get(sb.ishareXattrPrefixId());
             return concat(shortPrefix(p.baseIndex()), p.infix(), new byte[0]);
         }
         return DEFAULT_FINGERPRINT.getBytes(StandardCharsets.UTF_8);

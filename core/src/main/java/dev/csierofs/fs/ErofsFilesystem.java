@@ -28,6 +28,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.logging.Logger;
 
 /**
@@ -519,8 +520,14 @@ public final class ErofsFilesystem implements ImageFilesystem {
         return new StatfsOut(sb.blocks(), 0, 0, sb.inos(), 0, sb.blockSize(), 255, sb.blockSize());
     }
 
+    private static final Set<String> BARE_PREFIXES = Set.of("user.", "trusted.", "security.");
+
     @Override
     public byte[] getxattr(long nodeid, byte[] name) throws FuseError {
+        if (BARE_PREFIXES.contains(new String(name, StandardCharsets.ISO_8859_1))) {
+            // the kernel's xattr handlers refuse a namespace prefix without a name (a damaged image may list one)
+            throw new FuseError(Errno.EINVAL, "xattr name without a name after its namespace prefix");
+        }
         try {
             return image.xattrs().get(inode(nodeid), new String(name, StandardCharsets.UTF_8))
                     .orElseThrow(() -> new FuseError(Errno.ENODATA, "no such xattr"));

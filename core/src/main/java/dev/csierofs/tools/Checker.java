@@ -1,22 +1,30 @@
 package dev.csierofs.tools;
 
 import dev.csierofs.erofs.ContentDigest;
+import dev.csierofs.erofs.Directory;
+import dev.csierofs.erofs.Dirent;
 import dev.csierofs.erofs.ErofsException;
 import dev.csierofs.erofs.ErofsImage;
 import dev.csierofs.erofs.Escape;
 import dev.csierofs.erofs.FileData;
 import dev.csierofs.erofs.Inode;
 import dev.csierofs.erofs.TreeWalker;
+import dev.csierofs.erofs.Xattr;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -51,10 +59,16 @@ public final class Checker {
         }
     }
 
+    private static final Set<String> BARE_PREFIXES = Set.of("user.", "trusted.", "security.");
+
     private final ErofsImage image;
     private final int threads;
     private final List<Problem> problems = new ArrayList<>();
     private final Set<Long> dataChecked = new HashSet<>();
+    /** Every further path of a hard-linked file, by nid: a file the kernel cannot read fails under each of its names. */
+    private final Map<Long, List<String>> otherNames = new HashMap<>();
+    /** Files whose content failed, by nid, with the reason. */
+    private final Map<Long, String> contentFailed = new ConcurrentHashMap<>();
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
     private final AtomicLong bytes = new AtomicLong();
     private final AtomicLong fingerprints = new AtomicLong();
@@ -85,6 +99,7 @@ public final class Checker {
             new TreeWalker(image, (path, e) -> problem(Escape.text(path), e.getMessage())).walk(this::checkOne);
             w.await();
         }
+        contentFailed.forEach((nid, reason) -> otherNames.getOrDefault(nid, List.of()).forEach(p -> problem(p, reason)));
         List<Problem> sorted;
         synchronized (problems) {
             sorted = new ArrayList<>(problems);
@@ -103,7 +118,15 @@ public final class Checker {
         String path = Escape.text(rawPath);
         inodes++;
         try {
-            image.xattrs().list(inode);
+            for (Xattr x : image.xattrs().list(inode)) {
+                // what listxattr shows, getxattr must find: a damaged name or name filter hides it
+                String name = x.nameString();
+                if (BARE_PREFIXES.contains(name)) {
+                    problem(path, "xattr " + name + " has no name after its namespace prefix (getxattr refuses it)");
+                } else if (Arrays.equals(name.getBytes(StandardCharsets.UTF_8), x.name()) && image.xattrs().get(inode, name).isEmpty()) {
+                    problem(path, "xattr " + Escape.text(x.name()) + " is listed but cannot be read (damaged name or xattr name filter)");
+                }
+            }
             if (inode.isSymlink()) {
                 image.readlink(inode);
             } else if (inode.isRegular() && dataChecked.add(inode.nid())) {
@@ -111,12 +134,40 @@ public final class Checker {
                     try {
                         checkContent(path, inode);
                     } catch (ErofsException e) {
+                        contentFailed.put(inode.nid(), e.getMessage());
                         problem(path, e.getMessage());
                     }
                 });
+            } else if (inode.isRegular()) {
+                otherNames.computeIfAbsent(inode.nid(), k -> new ArrayList<>()).add(path);
+            } else if (inode.isDirectory()) {
+                checkLookups(rawPath, inode);
             }
         } catch (ErofsException e) {
             problem(path, e.getMessage());
+        }
+    }
+
+    /**
+     * Every name the directory lists must be found by a lookup, as the kernel looks names up
+     * (a binary search): entries out of order are listed but cannot be opened.
+     */
+    private void checkLookups(byte[] dirPath, Inode dir) throws ErofsException {
+        Directory d = image.directory(dir);
+        List<Dirent> entries = new ArrayList<>();
+        d.readdir(0, e -> {
+            if (!e.isDot() && !e.isDotDot()) {
+                entries.add(e);
+            }
+            return true;
+        });
+        for (Dirent e : entries) {
+            Optional<Dirent> found = d.lookup(e.name());
+            if (found.isEmpty() || found.get().nid() != e.nid()) {
+                String base = Escape.text(dirPath);
+                problem((base.equals("/") ? "" : base) + "/" + Escape.text(e.name()),
+                        "listed in its directory but not found by a lookup (directory entries out of order)");
+            }
         }
     }
 

@@ -326,7 +326,12 @@ public final class CompressedData implements FileData {
             }
             default -> {
                 int margin = 0;
-                if (alg != CompressionConfigs.LZ4 || image.superblock().hasIncompat(Features.INCOMPAT_ZERO_PADDING)) {
+                boolean zeroPadding = alg != CompressionConfigs.LZ4 || image.superblock().hasIncompat(Features.INCOMPAT_ZERO_PADDING);
+                // the kernel's rule: a whole extent of a zero-padded pcluster is decoded exactly (the
+                // encoded data must end where the extent does); a partial dedupe reference, or a
+                // legacy LZ4 pcluster without zero padding, only as a prefix
+                boolean exact = zeroPadding && !e.partialRef();
+                if (zeroPadding) {
                     // zero padding: the encoded data is right-aligned, it starts at the first non-zero byte
                     int limit = (int) Math.min(plen, bs - (at & (bs - 1)));
                     margin = Arrays.mismatch(raw, r0, r0 + limit, ZEROS, 0, limit);
@@ -340,12 +345,12 @@ public final class CompressedData implements FileData {
                 PclusterLabel what = new PclusterLabel(label, e);
                 try {
                     switch (alg) {
-                        case CompressionConfigs.LZ4 -> Lz4Decoder.decode(raw, inOff, inLen, out, outOff, llen, what, at);
+                        case CompressionConfigs.LZ4 -> Lz4Decoder.decode(raw, inOff, inLen, out, outOff, llen, exact, what, at);
                         case CompressionConfigs.LZMA -> {
                             byte[] copy = Arrays.copyOfRange(raw, inOff, inOff + inLen); // the decoder rewrites byte 0
-                            LzmaDecoder.decode(copy, 0, inLen, out, outOff, llen, image.compressionConfigs().lzmaDictSize(), what, at);
+                            LzmaDecoder.decode(copy, 0, inLen, out, outOff, llen, image.compressionConfigs().lzmaDictSize(), exact, what, at);
                         }
-                        case CompressionConfigs.DEFLATE -> DeflateDecoder.decode(raw, inOff, inLen, out, outOff, llen, what, at);
+                        case CompressionConfigs.DEFLATE -> DeflateDecoder.decode(raw, inOff, inLen, out, outOff, llen, exact, what, at);
                         default -> ZstdDecoder.decode(raw, inOff, inLen, out, outOff, llen, what, at);
                     }
                 } catch (ErofsException ex) {

@@ -23,6 +23,16 @@ final class DeflateDecoder {
 
     static void decode(byte[] in, int inOff, int inLen, byte[] out, int outOff, int outLen, Object what, long at)
             throws ErofsException {
+        decode(in, inOff, inLen, out, outOff, outLen, false, what, at);
+    }
+
+    /**
+     * Inflates exactly {@code outLen} bytes. {@code exact} (the kernel decoding a whole extent):
+     * the stream must also end there, its final block complete; otherwise (partial decoding)
+     * inflating stops when the output is full.
+     */
+    static void decode(byte[] in, int inOff, int inLen, byte[] out, int outOff, int outLen, boolean exact, Object what, long at)
+            throws ErofsException {
         Inflater inf = POOL.poll();
         if (inf != null) {
             POOLED.decrementAndGet();
@@ -46,6 +56,19 @@ final class DeflateDecoder {
                     }
                     inf.setInput(DUMMY, 0, 1); // zlib's raw mode may want one byte past the end
                     dummyFed = true;
+                }
+            }
+            if (exact && !inf.finished()) {
+                // the end-of-block code may still be unread: one more call with room for a byte tells
+                byte[] extra = new byte[1];
+                int n = inf.inflate(extra, 0, 1);
+                if (n == 0 && !inf.finished() && inf.needsInput() && !dummyFed) {
+                    inf.setInput(DUMMY, 0, 1);
+                    n = inf.inflate(extra, 0, 1);
+                }
+                if (n != 0 || !inf.finished()) {
+                    throw new ErofsException(String.valueOf(what), at, "DEFLATE stream " + (n != 0 ? "holds more than" : "does not end with")
+                            + " the extent's " + outLen + " bytes");
                 }
             }
             reusable = true;

@@ -126,8 +126,9 @@ final class ZMap {
         }
         alg0 = h[6] & 15;
         alg1 = (h[6] >> 4) & 15;
-        if (alg0 >= CompressionConfigs.MAX || alg1 >= CompressionConfigs.MAX) {
-            throw corrupt(hdrPos + 6, "unknown algorithm type 0x" + Integer.toHexString(h[6] & 0xff) + " (HEAD1/HEAD2)");
+        // as the kernel: HEAD1's algorithm is checked here, HEAD2's only where a HEAD2 lcluster is used
+        if (alg0 >= CompressionConfigs.MAX) {
+            throw corrupt(hdrPos + 6, "unknown algorithm type 0x" + Integer.toHexString(h[6] & 0xff) + " (HEAD1)");
         }
         if (!bigPcluster && (advise & (ADVISE_BIG_PCLUSTER_1 | ADVISE_BIG_PCLUSTER_2)) != 0) {
             throw corrupt(hdrPos + 4, "big pclusters without the superblock feature");
@@ -479,6 +480,9 @@ final class ZMap {
             alg = (advise & ADVISE_INTERLACED_PCLUSTER) != 0 ? CompressionConfigs.INTERLACED : CompressionConfigs.SHIFTED;
         } else if (headtype == TYPE_HEAD2) {
             alg = alg1;
+            if (alg >= CompressionConfigs.MAX) {
+                throw corrupt(-1, "HEAD2 lcluster at " + extLa + " with unknown algorithm type " + alg);
+            }
         } else {
             alg = alg0;
         }

@@ -171,6 +171,23 @@ class DecoderTest {
                         fail("lz4-java decodes a block we reject (iteration " + iter + ")");
                     }
                     assertArrayEquals(ref, out);
+                    // a block valid as a whole is valid for the kernel's exact decoding too
+                    byte[] exact = new byte[outLen];
+                    try {
+                        Lz4Decoder.decode(enc, 0, enc.length, exact, 0, outLen, true, "t", 0);
+                    } catch (ErofsException e) {
+                        fail("exact decoding rejects a block lz4-java decodes (iteration " + iter + "): " + e.getMessage());
+                    }
+                    assertArrayEquals(ref, exact);
+                } else {
+                    byte[] exact = new byte[outLen];
+                    try {
+                        Lz4Decoder.decode(enc, 0, enc.length, exact, 0, outLen, true, "t", 0);
+                    } catch (ErofsException expected) {
+                        // mostly; the kernel's short-sequence path accepts a few blocks lz4-java refuses
+                    } catch (RuntimeException e) {
+                        throw new AssertionError("exact LZ4 decoding threw " + e + " on corrupt input", e);
+                    }
                 }
             }
         });
@@ -192,6 +209,52 @@ class DecoderTest {
             fail(e);
         }
         assertArrayEquals("ab".getBytes(StandardCharsets.US_ASCII), ok);
+    }
+
+    /**
+     * The kernel's rules (lib/lz4 as EROFS calls it): exact decoding of a whole extent wants the
+     * block to end exactly there, partial decoding stops when the output is full.
+     */
+    @Test
+    void lz4FollowsTheKernelsRules() throws Exception {
+        byte[] data = "abcdefgh".repeat(40).getBytes(StandardCharsets.US_ASCII);
+        byte[] enc = LZ4.fastCompressor().compress(data);
+        // trailing input after the last literals: exact refuses, partial ignores it
+        byte[] trailing = Arrays.copyOf(enc, enc.length + 1);
+        assertThrows(ErofsException.class, () -> Lz4Decoder.decode(trailing, 0, trailing.length, new byte[data.length], 0, data.length,
+                true, "t", 0));
+        byte[] out = new byte[data.length];
+        Lz4Decoder.decode(trailing, 0, trailing.length, out, 0, data.length, false, "t", 0);
+        assertArrayEquals(data, out);
+        // fewer bytes wanted than the block holds: exact refuses, partial gives the prefix
+        assertThrows(ErofsException.class, () -> Lz4Decoder.decode(enc, 0, enc.length, new byte[100], 0, 100, true, "t", 0));
+        byte[] prefix = new byte[100];
+        Lz4Decoder.decode(enc, 0, enc.length, prefix, 0, 100, false, "t", 0);
+        assertArrayEquals(Arrays.copyOf(data, 100), prefix);
+        // more bytes wanted than the block holds: both refuse
+        for (boolean exact : new boolean[] {true, false}) {
+            assertThrows(ErofsException.class, () -> Lz4Decoder.decode(enc, 0, enc.length, new byte[data.length + 1], 0, data.length + 1,
+                    exact, "t", 0));
+        }
+        // a match ending in the last 5 bytes (outside the short-sequence path): exact refuses, partial accepts
+        byte[] lateMatch = {(byte) 0x8f, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 8, 0, 0, 0x40, 'w', 'x', 'y', 'z'};
+        assertThrows(ErofsException.class, () -> Lz4Decoder.decode(lateMatch, 0, lateMatch.length, new byte[31], 0, 31, true, "t", 0));
+        byte[] late = new byte[31];
+        Lz4Decoder.decode(lateMatch, 0, lateMatch.length, late, 0, 31, false, "t", 0);
+        assertArrayEquals("abcdefghabcdefghabcdefghabcwxyz".getBytes(StandardCharsets.US_ASCII), late);
+        byte[] lateOk = {(byte) 0x84, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 8, 0, 0x50, 'v', 'w', 'x', 'y', 'z'};
+        byte[] got = new byte[21];
+        Lz4Decoder.decode(lateOk, 0, lateOk.length, got, 0, 21, true, "t", 0);
+        assertArrayEquals("abcdefghabcdefghvwxyz".getBytes(StandardCharsets.US_ASCII), got);
+        // offset 0: exact decoding writes zeros as the kernel does; partial decoding refuses (the kernel's bytes are undefined)
+        byte[] zero = {0x44, 'a', 'b', 'c', 'd', 0, 0, 0x50, 'v', 'w', 'x', 'y', 'z'};
+        byte[] z = new byte[17];
+        Lz4Decoder.decode(zero, 0, zero.length, z, 0, 17, true, "t", 0);
+        assertArrayEquals(new byte[] {'a', 'b', 'c', 'd', 0, 0, 0, 0, 0, 0, 0, 0, 'v', 'w', 'x', 'y', 'z'}, z);
+        assertThrows(ErofsException.class, () -> Lz4Decoder.decode(zero, 0, zero.length, new byte[17], 0, 17, false, "t", 0));
+        // a match-length extension must leave 5 input bytes
+        byte[] ext = {0x1f, 'a', 1, 0, 3, 'x', 'y', 'z', 'w'};
+        assertThrows(ErofsException.class, () -> Lz4Decoder.decode(ext, 0, ext.length, new byte[23], 0, 23, false, "t", 0));
     }
 
     /** A MicroLZMA stream: raw LZMA without end marker, first byte replaced by the NOT of the properties. */
@@ -222,6 +285,44 @@ class DecoderTest {
                 LzmaDecoder.decode(padded, 100, enc.length, out, 0, want, 1 << 16, "t", 0);
                 assertArrayEquals(Arrays.copyOf(data, want), out);
             }
+        }
+    }
+
+    /** Exact decoding (a whole extent) wants the stream to end there; partial decoding does not. */
+    @Test
+    void microLzmaAndDeflateExactWantTheStreamToEndThere() throws Exception {
+        byte[] tail = new byte[64];
+        new Random(10).nextBytes(tail);
+        for (byte[] data : samples(9)) {
+            if (data.length < 16) {
+                continue; // a tiny stream may leave the range coder finished a symbol early, which both accept
+            }
+            byte[] lz = microLzma(data, 1 << 16);
+            byte[] out = new byte[data.length];
+            LzmaDecoder.decode(lz.clone(), 0, lz.length, out, 0, data.length, 1 << 16, true, "t", 0);
+            assertArrayEquals(data, out);
+            // the same data followed by random bytes: the extent is a prefix of the stream
+            byte[] longer = Arrays.copyOf(data, data.length + 64);
+            System.arraycopy(tail, 0, longer, data.length, 64);
+            byte[] lz2 = microLzma(longer, 1 << 16);
+            byte[] prefix = new byte[data.length];
+            LzmaDecoder.decode(lz2.clone(), 0, lz2.length, prefix, 0, data.length, 1 << 16, false, "t", 0);
+            assertArrayEquals(data, prefix);
+            assertThrows(ErofsException.class, () -> LzmaDecoder.decode(lz2.clone(), 0, lz2.length, new byte[data.length], 0, data.length,
+                    1 << 16, true, "t", 0));
+            int shorter = data.length - 1;
+
+            Deflater d = new Deflater(9, true);
+            d.setInput(data);
+            d.finish();
+            byte[] buf = new byte[data.length * 2 + 64];
+            int n = d.deflate(buf);
+            d.end();
+            byte[] full = new byte[data.length];
+            DeflateDecoder.decode(buf, 0, n, full, 0, data.length, true, "t", 0);
+            assertArrayEquals(data, full);
+            DeflateDecoder.decode(buf, 0, n, new byte[shorter], 0, shorter, false, "t", 0);
+            assertThrows(ErofsException.class, () -> DeflateDecoder.decode(buf, 0, n, new byte[shorter], 0, shorter, true, "t", 0));
         }
     }
 
