@@ -489,7 +489,14 @@ public final class ErofsFilesystem implements ImageFilesystem {
                 if (!out.isPlus()) {
                     return out.add(ids.ino(d.nid()), d.nextCookie(), type, name);
                 }
-                EntryOut e = d.isDot() || d.isDotDot() ? null : entry(image.inode(d.nid()));
+                EntryOut e = null;
+                if (!d.isDot() && !d.isDotDot()) {
+                    try {
+                        e = entry(image.inode(d.nid()));
+                    } catch (ErofsException unreadable) {
+                        // listed without attributes, as the kernel lists a name whose inode it cannot read: the lookup then fails
+                    }
+                }
                 return out.addPlus(ids.ino(d.nid()), d.nextCookie(), type, name, e);
             });
         } catch (ErofsException e) {

@@ -359,6 +359,7 @@ class KernelDifferentialTest {
                     Set<String> extra = new TreeSet<>(fsckBad);
                     extra.removeAll(kernelBad);
                     extra.removeIf(p -> stricter(reasons.get(p)));
+                    missed.removeIf(p -> ancestorStricter(p, reasons)); // fsck stopped at a directory we refuse
                     if (missed.stream().anyMatch(p -> ITEM1.matcher(reasons.getOrDefault(parent(p), "")).find())
                             || extra.stream().anyMatch(p -> ITEM1.matcher(reasons.get(p)).find())) {
                         o.known = true;
@@ -370,7 +371,8 @@ class KernelDifferentialTest {
                 }
             }
             t = lap(2, t);
-            extract(image, !badPaths(kernel, false).isEmpty(), o);
+            boolean emptySymlink = kernel.entrySet().stream().anyMatch(e -> e.getKey().endsWith("\tlink") && e.getValue().isEmpty());
+            extract(image, !badPaths(kernel, false).isEmpty(), emptySymlink, o);
             if (o.knownLookup) {
                 o.problems.removeIf(p -> p.startsWith("fsck") || p.startsWith("extract"));
             }
@@ -389,7 +391,7 @@ class KernelDifferentialTest {
     }
 
     /** Extracting must fail exactly when the kernel fails some path. */
-    void extract(Path image, boolean kernelFails, Outcome o) throws IOException, InterruptedException {
+    void extract(Path image, boolean kernelFails, boolean emptySymlink, Outcome o) throws IOException, InterruptedException {
         if (namesHoldSlash(image)) {
             o.known = true; // a name with '/' may lead out of the target: item 1 makes extract refuse it
             return;
@@ -408,6 +410,8 @@ class KernelDifferentialTest {
         }
         if (kernelFails && error == null) {
             o.problem("extract", "extract succeeds although the kernel fails some path");
+        } else if (!kernelFails && error != null && emptySymlink && error.contains("symlink(")) {
+            o.known = true; // a symlink with an empty target cannot be created: the Extractor's part (issue 13 item 1)
         } else if (!kernelFails && error != null && !stricter(error)) {
             o.problem("extract", "extract fails where the kernel reads everything: " + error);
         }
@@ -535,6 +539,17 @@ class KernelDifferentialTest {
             return "nothing";
         }
         return c.stream().limit(3).toList() + (c.size() > 3 ? " and " + (c.size() - 3) + " more" : "");
+    }
+
+    static boolean ancestorStricter(String path, Map<String, String> reasons) {
+        for (String p = parent(path); ; p = parent(p)) {
+            if (stricter(reasons.get(p))) {
+                return true;
+            }
+            if (p.equals("/")) {
+                return false;
+            }
+        }
     }
 
     static String parent(String path) {
