@@ -246,8 +246,6 @@ step_hostile() {
   echo "a file the plugin must never delete" >"$victim/file"
   echo "a file inside the kubelet tree the plugin must never delete" >"$h-f"
   echo "content a mount must not hide" >"$h-n/full/keep"
-  if ! mount -t tmpfs -o size=1m e2e-foreign "$h-t/tmpfs"; then error "cannot mount a tmpfs at $h-t/tmpfs"; return 1; fi
-  echo "the foreign tmpfs" >"$h-t/tmpfs/marker"
   ln -s "$a" "$h-s/mount"                  # a symlink to vol-a's target
   ln -s "$h-a" "$h-l/pod"                  # a symlinked pod directory: another spelling of vol-a's target
   ln -s "$victim" "$kubelet/pods/escape"   # a symlink out of the kubelet tree
@@ -255,7 +253,12 @@ step_hostile() {
   head -c 65536 /dev/urandom >"$images/random.erofs"
   long=$(printf 'l%.0s' $(seq 200))
   for i in $(seq 1 127); do ln -f "$images/base.erofs" "$images/$long-$i.erofs"; names+=("$long-$i.erofs"); done
-  kernel_manifest "$work/manifests/base.manifest" "$images/base.erofs" || return 1
+  # what a stack of copies of one layer shows (merged directories as overlayfs counts their links)
+  # (of a copy: the kernel refuses an overlay whose layers are one file system)
+  cp "$images/base.erofs" "$work/kernel/base-copy.erofs"
+  kernel_overlay_manifest "$work/manifests/stack.manifest" "$images/base.erofs" "$work/kernel/base-copy.erofs" || return 1
+  if ! mount -t tmpfs -o size=1m e2e-foreign "$h-t/tmpfs"; then error "cannot mount a tmpfs at $h-t/tmpfs"; return 1; fi
+  echo "the foreign tmpfs" >"$h-t/tmpfs/marker"
   echo "vol-a $a $work/manifests/v1.manifest" >>"$published"
   {
     echo "expect OK publish vol-a $h-a/volumes/./kubernetes.io~csi/a/mount SINGLE_NODE_READER_ONLY image=v1.erofs digest=$d1"
@@ -307,7 +310,7 @@ step_hostile() {
   note "$n of $(grep -c '^expect' "$requests") hostile request(s) answered as expected"
   # a stack of 127 layers whose names are 200 bytes long: the mount source does not limit it
   if [ "$(mount_type "$b" | cut -d' ' -f1)" = fuse.erofs ]; then
-    compare "$b" "$work/manifests/base.manifest" && note "ok: the stack of 127 copies of base.erofs reads as base.erofs"
+    compare "$b" "$work/manifests/stack.manifest" && note "ok: the stack of 127 copies of base.erofs reads as the kernel's overlayfs of two"
     echo "expect OK unpublish vol-127 $b" | csi || error "unpublishing the 127-layer stack failed"
   fi
   umount "$h-t/tmpfs"
@@ -319,8 +322,8 @@ step_hostile() {
 step_hostile_starts() {
   local other=$work/other rc port
   mkdir -p "$other"
-  # the same state directory, another socket
-  "$top/bin/csi-driver-erofs" serve --endpoint "unix://$other/csi/csi.sock" --node-id "$node_id" --state-dir "$state" \
+  # the same state directory, another socket (timeout: a plugin that wrongly starts would serve on)
+  timeout 60 "$top/bin/csi-driver-erofs" serve --endpoint "unix://$other/csi/csi.sock" --node-id "$node_id" --state-dir "$state" \
     --image-root "$images" --metrics-port 0 >"$work/logs/refused-1.log" 2>&1
   rc=$?
   hostile_case '[ "$rc" != 0 ] && grep -q "another plugin uses the state directory" "$work/logs/refused-1.log"' \
@@ -329,7 +332,7 @@ step_hostile_starts() {
   # a busy metrics port
   port=${metrics#http://127.0.0.1:}
   port=${port%%/*}
-  QUARKUS_MANAGEMENT_HOST=127.0.0.1 "$top/bin/csi-driver-erofs" serve --endpoint "unix://$other/csi/csi.sock" --node-id "$node_id" \
+  QUARKUS_MANAGEMENT_HOST=127.0.0.1 timeout 60 "$top/bin/csi-driver-erofs" serve --endpoint "unix://$other/csi/csi.sock" --node-id "$node_id" \
     --state-dir "$other/state" --image-root "$images" --metrics-port "$port" >"$work/logs/refused-2.log" 2>&1
   rc=$?
   hostile_case '[ "$rc" != 0 ] && grep -q "metrics port" "$work/logs/refused-2.log"' \

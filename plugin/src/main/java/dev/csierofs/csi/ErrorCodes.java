@@ -7,6 +7,9 @@ import dev.csierofs.volumes.Volumes;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
 /**
  * The one map from what went wrong to the gRPC code a CSI call answers with. Every mistake of the
  * caller or state of the node has an exception of its own, whose message names the problem and
@@ -24,6 +27,8 @@ import io.grpc.StatusRuntimeException;
  * </ul>
  */
 final class ErrorCodes {
+    private static final Logger LOG = Logger.getLogger(ErrorCodes.class.getName());
+
     private ErrorCodes() {
     }
 
@@ -35,8 +40,11 @@ final class ErrorCodes {
             case Volumes.NotPublishedException x -> Status.NOT_FOUND.withDescription(x.getMessage());
             case TargetException x -> Status.FAILED_PRECONDITION.withDescription(x.getMessage());
             case BlobFetchException x -> of(x).withDescription(x.getMessage());
-            default -> Status.INTERNAL.withDescription(what + ": " + e.getMessage()
-                    + " (unexpected: please report it, with the plugin's log)").withCause(e);
+            default -> {
+                LOG.log(Level.SEVERE, what + " failed unexpectedly", e); // the stack trace, for the report
+                yield Status.INTERNAL.withDescription(what + ": " + e.getMessage()
+                        + " (unexpected: please report it, with the plugin's log)").withCause(e);
+            }
         };
         return status.asRuntimeException();
     }

@@ -246,8 +246,9 @@ public class PluginMain implements QuarkusApplication {
      * A lock file held by this process until {@link #release}, which deletes it (and the
      * directories made for it, if nothing else is in them). Deleting a lock file races with a
      * process that opened it just before: that one would lock the deleted file while a third locks
-     * a new one. So whoever takes the lock writes a token of its own into it and reads it back
-     * through the path; a mismatch means its file is no longer the one at the path, and it tries again.
+     * a new one. So whoever takes the lock then checks that the file it holds (seen through
+     * /proc/self/fd, which opens nothing: closing any descriptor of the file would drop the
+     * lock) is still the one at the path, and tries again if not.
      */
     static final class HeldLock {
         private final Path path;
@@ -262,7 +263,6 @@ public class PluginMain implements QuarkusApplication {
 
         /** Takes the lock file {@code lock}; refused with {@code taken} if another process holds it. */
         static HeldLock take(Path lock, Path madeDir, String taken) throws IOException {
-            String token = ProcessHandle.current().pid() + " " + java.util.UUID.randomUUID() + "\n";
             for (int attempt = 0; attempt < 10; attempt++) {
                 FileChannel ch = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
                 FileLock held;
@@ -276,20 +276,34 @@ public class PluginMain implements QuarkusApplication {
                     removeIfEmpty(madeDir, lock.getParent());
                     throw new IllegalStateException(taken);
                 }
-                ch.truncate(0);
-                ch.write(java.nio.ByteBuffer.wrap(token.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 0);
-                String atPath;
-                try {
-                    atPath = Files.readString(lock);
-                } catch (java.nio.file.NoSuchFileException gone) {
-                    atPath = "";
-                }
-                if (atPath.equals(token)) {
+                if (stillAtPath(lock)) {
                     return new HeldLock(lock, madeDir, ch);
                 }
                 ch.close(); // the file was deleted (and maybe made anew) by its last holder meanwhile
             }
             throw new IllegalStateException(lock + " keeps being replaced; is another plugin starting and stopping there?");
+        }
+
+        /** Whether a descriptor of this process for {@code lock} is the file at that path now. */
+        private static boolean stillAtPath(Path lock) throws IOException {
+            Object atPath;
+            try {
+                atPath = Files.readAttributes(lock, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+            } catch (java.nio.file.NoSuchFileException gone) {
+                return false;
+            }
+            try (var fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+                for (Path fd : fds) {
+                    try {
+                        if (atPath.equals(Files.readAttributes(fd, BasicFileAttributes.class).fileKey())) {
+                            return true;
+                        }
+                    } catch (IOException closedMeanwhile) {
+                        // another thread's descriptor, gone
+                    }
+                }
+            }
+            return false;
         }
 
         /** Deletes the file while still holding it, then lets go. */

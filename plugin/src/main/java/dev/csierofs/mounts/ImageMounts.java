@@ -195,7 +195,11 @@ public final class ImageMounts implements AutoCloseable {
 
     private void discard(Mounted m) {
         try {
-            m.session.stop(Duration.ZERO);
+            // nothing is open on a spare: once detached its session ends by itself. With no grace
+            // the session would be aborted through fusectl by connection number, a number the
+            // kernel frees with the detached mount and may already have given to another
+            // publisher's new mount (seen: that mount's INIT read failed with ENODEV)
+            m.session.stop(Duration.ofSeconds(5));
             m.closeImages();
             Files.deleteIfExists(m.path);
         } catch (IOException e) {
