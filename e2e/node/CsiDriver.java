@@ -12,6 +12,7 @@ import dev.csierofs.csi.v1.ProbeRequest;
 import dev.csierofs.csi.v1.ProbeResponse;
 import dev.csierofs.csi.v1.VolumeCapability;
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
@@ -50,6 +51,9 @@ import java.util.concurrent.TimeUnit;
  *                                     NodePublishVolume: readonly, mount access type, access mode MODE
  *                                     (e.g. SINGLE_NODE_READER_ONLY), volume context KEY=VALUE...
  * unpublish VOLUME_ID TARGET          NodeUnpublishVolume
+ * expect CODE[~WORD]... REQUEST...   REQUEST (one of the above) must end with gRPC status CODE (OK, NOT_FOUND,
+ *                                     ...) and, when it fails, a description containing every WORD
+ *                                     (the hostile requests: the answer is checked, not just printed)
  * </pre>
  * Prints one line per request, in input order: {@code OK ...} or {@code FAIL ...: CODE: description}.
  * With --parallel N the requests run on N threads at once (as kubelet mounts the volumes of
@@ -156,6 +160,32 @@ public final class CsiDriver implements AutoCloseable {
                 String target = arg(w, 2);
                 c.node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId(id).setTargetPath(target).build());
                 return "unpublish " + id + " from " + target;
+            }
+            case "expect": {
+                String[] want = arg(w, 1).split("~");
+                String[] request = List.of(w).subList(2, w.length).toArray(String[]::new);
+                arg(request, 0);
+                Status.Code code;
+                String description;
+                try {
+                    run(socket, c, request);
+                    code = Status.Code.OK;
+                    description = "";
+                } catch (StatusRuntimeException e) {
+                    code = e.getStatus().getCode();
+                    description = String.valueOf(e.getStatus().getDescription());
+                }
+                String shown = String.join(" ", List.of(request).subList(0, Math.min(3, request.length)));
+                if (!code.name().equals(want[0])) {
+                    throw new Unexpected(shown + ": expected " + want[0] + ", got " + code + (description.isEmpty() ? "" : ": " + description));
+                }
+                for (int i = 1; i < want.length; i++) {
+                    if (!description.contains(want[i])) {
+                        throw new Unexpected(shown + ": " + code + " as expected, but the description does not name '" + want[i]
+                                + "': " + description);
+                    }
+                }
+                return "expect " + want[0] + " " + shown + (description.isEmpty() ? "" : ": " + description);
             }
             default:
                 throw new IllegalArgumentException("unknown request " + w[0]);

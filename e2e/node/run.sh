@@ -5,13 +5,13 @@
 # image(s). See e2e/node/README.md for the steps and what each checks.
 #
 # usage: e2e/node/run.sh        (as root)
-#   E2E_SKIP=https,layers,restart   leave these steps out (comma-separated; any of the three)
+#   E2E_SKIP=https,layers,hostile,restart   leave these steps out (comma-separated; any of the four)
 #   E2E_BUILD=1                     rebuild the plugin first (./mvnw package -DskipTests); otherwise
 #                                   an existing build is used, and one is made only if there is none
 #   E2E_KEEP=1                      keep the work directory (logs, manifests) instead of deleting it
 #   FIXTURES_DIR=DIR                the shared fixtures (manifest.py, cmp_manifest.py); default ../shared/fixtures
 # Prints PASS/FAIL/SKIP per step and exits 1 if any step failed (2 on bad usage).
-# shellcheck disable=SC2317  # the step functions are called through `step NAME FUNCTION`
+# shellcheck disable=SC2317,SC2016  # step functions are called through `step NAME FUNCTION`; hostile_case evaluates its check
 set -uo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
@@ -51,6 +51,7 @@ lib=$top/plugin/target/quarkus-app/lib/main
 plugin_pid=
 https_pid=
 ca_option=no   # whether this plugin has --ca-file (serve --help says so)
+kubelet_option=no   # whether it has --kubelet-dir
 metrics_port=
 metrics=
 trap cleanup EXIT   # (defined below) plugin, HTTPS server, mounts, work directory: whatever happens
@@ -139,6 +140,8 @@ start_plugin() {
               --image-root "$images" --metrics-port "$metrics_port" --unmount-grace 0s)
   # the CA of the HTTPS server (a plugin without the option would refuse to start: the https step fails instead)
   skipped https || [ "$ca_option" = no ] || args+=(--ca-file "$work/tls/ca.pem")
+  # targets only inside the kubelet tree
+  [ "$kubelet_option" = no ] || args+=(--kubelet-dir "$kubelet")
   echo "==== $(date -u +%FT%TZ) bin/csi-driver-erofs ${args[*]}" >>"$work/logs/plugin.log"
   # the management interface (metrics) listens on 0.0.0.0 by default: loopback is enough here
   QUARKUS_MANAGEMENT_HOST=127.0.0.1 "$top/bin/csi-driver-erofs" "${args[@]}" >>"$work/logs/plugin.log" 2>&1 &
@@ -219,6 +222,129 @@ targets_of() {
   for name in "$@"; do awk -v m="$work/manifests/$name.manifest" '$3 == m { print $2 }' "$published"; done
 }
 
+# mount_type PATH: the file system type of the last mount at PATH and how many mounts there are ("none 0")
+mount_type() {
+  python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import check
+t = [m[2] for m in check.mounts() if m[0] == sys.argv[2]]
+print(t[-1] if t else "none", len(t))' "$e2elib" "$1"
+}
+
+# hostile_case CHECK DESCRIPTION: evaluates the shell test CHECK and reports it
+hostile_case() {
+  if eval "$1"; then note "ok: $2"; else error "$2: does not hold ($1)"; fi
+}
+
+# Requests a wrong or malicious caller could send, each with the code it must get, then checks
+# that nothing the plugin did not publish was touched. vol-a stays published, through a path
+# with /./ in it, so that the restart step checks it is published again by its canonical path.
+step_hostile() {
+  local h=$kubelet/pods/hostile victim=$work/victim requests=$work/hostile.requests i long d1 names=() n
+  local a=$h-a/volumes/kubernetes.io~csi/a/mount b=$h-b/volumes/kubernetes.io~csi/b/mount
+  d1=$(digest_of "$images/v1.erofs")
+  mkdir -p "$victim/empty-dir" "$victim/outside" "$h-a/volumes/kubernetes.io~csi/a" "$h-t/tmpfs" "$h-s" "$h-n/full" \
+    "$h-e/empty" "$h-l" "$h-b/volumes/kubernetes.io~csi/b"
+  echo "a file the plugin must never delete" >"$victim/file"
+  echo "a file inside the kubelet tree the plugin must never delete" >"$h-f"
+  echo "content a mount must not hide" >"$h-n/full/keep"
+  ln -s "$a" "$h-s/mount"                  # a symlink to vol-a's target
+  ln -s "$h-a" "$h-l/pod"                  # a symlinked pod directory: another spelling of vol-a's target
+  ln -s "$victim" "$kubelet/pods/escape"   # a symlink out of the kubelet tree
+  : >"$images/empty.erofs"
+  head -c 65536 /dev/urandom >"$images/random.erofs"
+  long=$(printf 'l%.0s' $(seq 200))
+  for i in $(seq 1 127); do ln -f "$images/base.erofs" "$images/$long-$i.erofs"; names+=("$long-$i.erofs"); done
+  # what a stack of copies of one layer shows (merged directories as overlayfs counts their links)
+  # (of a copy: the kernel refuses an overlay whose layers are one file system)
+  cp "$images/base.erofs" "$work/kernel/base-copy.erofs"
+  kernel_overlay_manifest "$work/manifests/stack.manifest" "$images/base.erofs" "$work/kernel/base-copy.erofs" || return 1
+  if ! mount -t tmpfs -o size=1m e2e-foreign "$h-t/tmpfs"; then error "cannot mount a tmpfs at $h-t/tmpfs"; return 1; fi
+  echo "the foreign tmpfs" >"$h-t/tmpfs/marker"
+  echo "vol-a $a $work/manifests/v1.manifest" >>"$published"
+  {
+    echo "expect OK publish vol-a $h-a/volumes/./kubernetes.io~csi/a/mount SINGLE_NODE_READER_ONLY image=v1.erofs digest=$d1"
+    echo "# item 1: unpublish acts only on what the plugin published, for that volume id"
+    echo "expect OK unpublish no-such-volume $victim/file"
+    echo "expect OK unpublish no-such-volume $h-f"
+    echo "expect OK unpublish no-such-volume $h-e/empty"
+    echo "expect NOT_FOUND~wrong-id~vol-a unpublish wrong-id $a"
+    echo "expect NOT_FOUND~wrong-id~vol-a unpublish wrong-id $h-a/volumes/kubernetes.io~csi/a/./mount"
+    echo "expect OK unpublish no-such-volume $h-t/tmpfs"
+    echo "expect OK unpublish no-such-volume $h-s/mount"
+    echo "expect OK unpublish no-such-volume $h-n/full"
+    echo "# item 2: targets compared and mounted by their canonical path; symlinks, foreign mounts, escapes refused"
+    echo "expect OK publish vol-a $a SINGLE_NODE_READER_ONLY image=v1.erofs digest=$d1"
+    echo "expect ALREADY_EXISTS~vol-a publish vol-b $h-a/volumes/kubernetes.io~csi/a/./mount SINGLE_NODE_READER_ONLY image=v2.erofs"
+    echo "expect ALREADY_EXISTS~vol-a publish vol-b $h-l/pod/volumes/kubernetes.io~csi/a/mount SINGLE_NODE_READER_ONLY image=v2.erofs"
+    echo "expect FAILED_PRECONDITION~symlink publish vol-b $h-s/mount SINGLE_NODE_READER_ONLY image=v2.erofs"
+    echo "expect FAILED_PRECONDITION~tmpfs publish vol-b $h-t/./tmpfs SINGLE_NODE_READER_ONLY image=v2.erofs"
+    echo "expect FAILED_PRECONDITION~tmpfs publish vol-b $h-t/../hostile-t/tmpfs SINGLE_NODE_READER_ONLY image=v2.erofs"
+    echo "expect FAILED_PRECONDITION~$a publish vol-b $h-a SINGLE_NODE_READER_ONLY image=v2.erofs"
+    if [ "$kubelet_option" = yes ]; then
+      echo "expect INVALID_ARGUMENT~--kubelet-dir publish vol-c $victim/outside/mount SINGLE_NODE_READER_ONLY image=v2.erofs"
+      echo "expect INVALID_ARGUMENT~--kubelet-dir publish vol-c $kubelet/pods/../../victim/dotdot SINGLE_NODE_READER_ONLY image=v2.erofs"
+      echo "expect INVALID_ARGUMENT~--kubelet-dir publish vol-c $kubelet/pods/escape/escaped SINGLE_NODE_READER_ONLY image=v2.erofs"
+    fi
+    echo "expect INVALID_ARGUMENT~absolute publish vol-c relative/mount SINGLE_NODE_READER_ONLY image=v2.erofs"
+    echo "# item 6: the caller's and the node's mistakes get their own codes, with what to do"
+    echo "expect FAILED_PRECONDITION~$h-f publish vol-c $h-f SINGLE_NODE_READER_ONLY image=v2.erofs"
+    echo "expect FAILED_PRECONDITION~not~empty publish vol-c $h-n/full SINGLE_NODE_READER_ONLY image=v2.erofs"
+    echo "expect INVALID_ARGUMENT~empty.erofs~too~small publish vol-c $b SINGLE_NODE_READER_ONLY image=empty.erofs"
+    echo "expect INVALID_ARGUMENT~random.erofs~bad~magic publish vol-c $b SINGLE_NODE_READER_ONLY image=random.erofs"
+    echo "expect INVALID_ARGUMENT~127 publish vol-c $b SINGLE_NODE_READER_ONLY layers=$(printf 'base.erofs,%.0s' $(seq 999))base.erofs"
+    echo "expect OK publish vol-127 $b SINGLE_NODE_READER_ONLY layers=$(IFS=,; echo "${names[*]}")"
+  } >"$requests"
+  csi <"$requests" || error "a hostile request was not answered as it should be (the FAIL lines above)"
+  # nothing the plugin did not publish was touched
+  hostile_case '[ "$(cat "$victim/file" 2>/dev/null)" = "a file the plugin must never delete" ]' "$victim/file is still there, unchanged"
+  hostile_case '[ -f "$h-f" ]' "$h-f (a regular file in the kubelet tree) is still there"
+  hostile_case '[ -f "$h-n/full/keep" ] && [ "$(mount_type "$h-n/full")" = "none 0" ]' "$h-n/full keeps its file, nothing mounted on it"
+  hostile_case '[ "$(mount_type "$h-t/tmpfs")" = "tmpfs 1" ] && [ -f "$h-t/tmpfs/marker" ]' \
+    "the foreign tmpfs is still mounted, alone, with its file"
+  hostile_case '[ -L "$h-s/mount" ] && [ -L "$h-l/pod" ] && [ -L "$kubelet/pods/escape" ]' "the symlinks are still there"
+  hostile_case '[ "$(mount_type "$a")" = "fuse.erofs 1" ]' "vol-a's target is exactly one mount (nothing stacked, not unmounted)"
+  hostile_case '[ "$(mount_type "$h-a")" = "none 0" ]' "nothing was mounted over vol-a's pod directory"
+  hostile_case '[ -z "$(ls -A "$victim/outside")" ] && [ ! -e "$victim/dotdot" ] && [ ! -e "$victim/escaped" ] && [ ! -e relative ]' \
+    "no target was made outside the kubelet tree"
+  compare "$a" "$work/manifests/v1.manifest" && note "ok: vol-a still reads as the kernel's mount of v1"
+  n=$(grep -c '^OK expect' "$work/logs/csi.log")
+  note "$n of $(grep -c '^expect' "$requests") hostile request(s) answered as expected"
+  # a stack of 127 layers whose names are 200 bytes long: the mount source does not limit it
+  if [ "$(mount_type "$b" | cut -d' ' -f1)" = fuse.erofs ]; then
+    compare "$b" "$work/manifests/stack.manifest" && note "ok: the stack of 127 copies of base.erofs reads as the kernel's overlayfs of two"
+    echo "expect OK unpublish vol-127 $b" | csi || error "unpublishing the 127-layer stack failed"
+  fi
+  umount "$h-t/tmpfs"
+  # (never into a mount: the clean-up at the end detaches whatever a failure left)
+  rm -rf --one-file-system "${h:?}"-[bestfnl] "$kubelet/pods/escape" "$victim" "$images"/*l-*.erofs "$images"/{empty,random}.erofs 2>/dev/null
+}
+
+# A second plugin refused at start leaves nothing behind; the start log shows settings as given.
+step_hostile_starts() {
+  local other=$work/other rc port
+  mkdir -p "$other"
+  # the same state directory, another socket (timeout: a plugin that wrongly starts would serve on)
+  timeout 60 "$top/bin/csi-driver-erofs" serve --endpoint "unix://$other/csi/csi.sock" --node-id "$node_id" --state-dir "$state" \
+    --image-root "$images" --metrics-port 0 >"$work/logs/refused-1.log" 2>&1
+  rc=$?
+  hostile_case '[ "$rc" != 0 ] && grep -q "another plugin uses the state directory" "$work/logs/refused-1.log"' \
+    "a second plugin on the state directory is refused: $(tail -n 1 "$work/logs/refused-1.log")"
+  hostile_case '[ -z "$(ls -A "$other")" ]' "the refused start left nothing in $other: $(find "$other" -mindepth 1 | tr '\n' ' ')"
+  # a busy metrics port
+  port=${metrics#http://127.0.0.1:}
+  port=${port%%/*}
+  QUARKUS_MANAGEMENT_HOST=127.0.0.1 timeout 60 "$top/bin/csi-driver-erofs" serve --endpoint "unix://$other/csi/csi.sock" --node-id "$node_id" \
+    --state-dir "$other/state" --image-root "$images" --metrics-port "$port" >"$work/logs/refused-2.log" 2>&1
+  rc=$?
+  hostile_case '[ "$rc" != 0 ] && grep -q "metrics port" "$work/logs/refused-2.log"' \
+    "a busy metrics port is refused: $(tail -n 1 "$work/logs/refused-2.log")"
+  hostile_case '[ -z "$(ls -A "$other")" ]' "the refused start left nothing in $other: $(find "$other" -mindepth 1 | tr '\n' ' ')"
+  hostile_case 'grep -q "unused image mounts kept 0s" "$work/logs/plugin.log"' \
+    "the start log shows --unmount-grace as given: $(grep -o 'unused image mounts kept [^,]*' "$work/logs/plugin.log" | head -n 1)"
+  hostile_case 'grep -q "content store budget 10 GiB" "$work/logs/plugin.log"' \
+    "the start log shows budgets in units: $(grep -o 'content store budget [^,]*' "$work/logs/plugin.log" | head -n 1)"
+  rm -rf "$other"
+}
+
 # ---------------------------------------------------------------- steps
 step_build() {
   if [ "${E2E_BUILD:-0}" = 1 ]; then
@@ -228,6 +354,7 @@ step_build() {
   "$top/bin/csi-driver-erofs" serve --help >"$work/logs/serve-help.txt" 2>&1 || { error "bin/csi-driver-erofs serve --help failed"; return 1; }
   [ -d "$lib" ] || { error "$lib not found after the build"; return 1; }
   grep -q -- '--ca-file' "$work/logs/serve-help.txt" && ca_option=yes
+  grep -q -- '--kubelet-dir' "$work/logs/serve-help.txt" && kubelet_option=yes
   "$JAVA_HOME/bin/javac" -d "$work/driver" -cp "$lib/*" "$here/CsiDriver.java" || { error "CsiDriver.java does not compile"; return 1; }
   note "plugin: $top/plugin/target/quarkus-app; driver compiled against its grpc-java, netty and csi-proto jars"
 }
@@ -474,6 +601,8 @@ step_stop() {
   else
     note "ok: the plugin exited 0 within $((SECONDS - t0)) s of SIGTERM"
   fi
+  if [ -e "$socket.lock" ] || [ -e "$socket" ]; then error "the clean stop left $(find "$(dirname "$socket")" -mindepth 1 | tr "\n" " ")"
+  else note "ok: neither the socket nor its lock file is left"; fi
   python3 "$e2elib/check.py" leftovers "$work" || errors=$((errors + 1))
 }
 
@@ -489,6 +618,8 @@ step "kernel: the 20 targets equal the kernel's mounts, are read-only, and mount
 step "sharing: one image mount per image, each content stored once, files passed through" step_sharing
 step "https: a volume of https://127.0.0.1/v3.erofs equals the kernel's mount of it" step_https https
 step "layers: a volume of layers=base.erofs,top.erofs equals the kernel's overlayfs of them" step_layers layers
+step "hostile: unpublish of what is not ours, unnormalised and symlinked targets, foreign mounts, bad images" step_hostile hostile
+step "hostile-starts: refused starts leave nothing behind; the start log shows settings as given" step_hostile_starts hostile
 step "restart: SIGKILL and start again; recorded targets published again, new publishes work" step_restart restart
 step "unpublish: everything, twice; no mount, target directory or volume state left" step_unpublish
 step "stop: SIGTERM, exit status 0 within 30 s, nothing left mounted" step_stop

@@ -1,6 +1,5 @@
 package dev.csierofs.csi;
 
-import dev.csierofs.blobs.BlobFetchException;
 import dev.csierofs.csi.v1.NodeGetCapabilitiesRequest;
 import dev.csierofs.csi.v1.NodeGetVolumeStatsRequest;
 import dev.csierofs.csi.v1.NodeGetVolumeStatsResponse;
@@ -13,6 +12,7 @@ import dev.csierofs.csi.v1.NodeUnpublishVolumeRequest;
 import dev.csierofs.csi.v1.NodeUnpublishVolumeResponse;
 import dev.csierofs.csi.v1.VolumeCapability;
 import dev.csierofs.volumes.InvalidVolumeException;
+import dev.csierofs.volumes.TargetPaths;
 import dev.csierofs.volumes.Volumes;
 import io.grpc.Status;
 import java.nio.file.Path;
@@ -28,8 +28,8 @@ import jakarta.inject.Inject;
 /**
  * CSI Node: NodeGetInfo, NodeGetCapabilities (GET_VOLUME_STATS, VOLUME_CONDITION),
  * NodePublishVolume and NodeUnpublishVolume (read-only volumes of one image, local or
- * {@code https://}), NodeGetVolumeStats. Requests are validated here, with the status codes the
- * spec gives; the volume lifecycle is {@link Volumes}. Volume calls are {@link Blocking}: they
+ * {@code https://}), NodeGetVolumeStats. Requests are validated here; every failure gets its code
+ * from {@link ErrorCodes}; the volume lifecycle is {@link Volumes}. Volume calls are {@link Blocking}: they
  * mount, hash and download, and Quarkus would otherwise run them on the event loop, where one
  * download would hold up every other call (Probe included).
  */
@@ -53,47 +53,14 @@ public class NodeService extends NodeGrpc.NodeImplBase {
             require(cap.hasMount(), "volume_capability needs the mount access type");
             require(r.getReadonly() || config.writableRequests().equals("read-only"),
                     "these volumes are read-only images: set readOnly: true on the volume");
-            Path target = Path.of(r.getTargetPath());
+            Path target = TargetPaths.parse(r.getTargetPath());
             require(target.isAbsolute(), "target_path must be absolute: " + r.getTargetPath());
             state.volumes().publish(r.getVolumeId(), target, r.getVolumeContextMap());
             out.onNext(NodePublishVolumeResponse.getDefaultInstance());
             out.onCompleted();
-        } catch (InvalidVolumeException e) {
-            out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
-        } catch (Volumes.ConflictException e) {
-            out.onError(Status.ALREADY_EXISTS.withDescription(e.getMessage()).asRuntimeException());
-        } catch (BlobFetchException e) {
-            out.onError(statusOf(e).withDescription(e.getMessage()).asRuntimeException());
         } catch (Exception e) {
-            out.onError(Status.INTERNAL.withDescription("publishing " + r.getVolumeId() + " at " + r.getTargetPath() + ": "
-                    + e.getMessage()).asRuntimeException());
+            out.onError(ErrorCodes.of(e, "publishing " + r.getVolumeId() + " at " + r.getTargetPath()));
         }
-    }
-
-    /**
-     * The code for an image that could not be downloaded. CSI lets NodePublishVolume return any
-     * canonical code (COs must handle all of them); its table names NOT_FOUND, ALREADY_EXISTS and
-     * FAILED_PRECONDITION for given conditions, the general table INVALID_ARGUMENT for malformed fields.
-     * <ul>
-     * <li>Digest mismatch: FAILED_PRECONDITION. The request is well formed; what the server serves
-     * now is not what it names, so retrying as is fails until the digest or the server is fixed,
-     * which is gRPC's definition of FAILED_PRECONDITION. INVALID_ARGUMENT means wrong whatever the
-     * system's state, which a server that changed its content does not fit.</li>
-     * <li>404/410: NOT_FOUND, the spec's "volume does not exist" (its source is not there).</li>
-     * <li>Network, timeouts, HTTP 5xx/408/429, a response cut short: UNAVAILABLE, retryable (kubelet
-     * retries with back-off; a later publish joins or repeats the download).</li>
-     * <li>Other HTTP statuses, a redirect to http://, an untrusted certificate: FAILED_PRECONDITION
-     * (fixed on the server or with --ca-file, not by retrying).</li>
-     * <li>A full disk: RESOURCE_EXHAUSTED.</li>
-     * </ul>
-     */
-    static Status statusOf(BlobFetchException e) {
-        return switch (e.failure()) {
-            case DIGEST_MISMATCH, REFUSED -> Status.FAILED_PRECONDITION;
-            case NOT_FOUND -> Status.NOT_FOUND;
-            case TRANSIENT -> Status.UNAVAILABLE;
-            case NO_SPACE -> Status.RESOURCE_EXHAUSTED;
-        };
     }
 
     @Override
@@ -102,14 +69,13 @@ public class NodeService extends NodeGrpc.NodeImplBase {
         try {
             require(!r.getVolumeId().isEmpty(), "volume_id is required");
             require(!r.getTargetPath().isEmpty(), "target_path is required");
-            state.volumes().unpublish(r.getVolumeId(), Path.of(r.getTargetPath()));
+            Path target = TargetPaths.parse(r.getTargetPath());
+            require(target.isAbsolute(), "target_path must be absolute: " + r.getTargetPath());
+            state.volumes().unpublish(r.getVolumeId(), target);
             out.onNext(NodeUnpublishVolumeResponse.getDefaultInstance());
             out.onCompleted();
-        } catch (InvalidVolumeException e) {
-            out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
         } catch (Exception e) {
-            out.onError(Status.INTERNAL.withDescription("unpublishing " + r.getVolumeId() + " from " + r.getTargetPath() + ": "
-                    + e.getMessage()).asRuntimeException());
+            out.onError(ErrorCodes.of(e, "unpublishing " + r.getVolumeId() + " from " + r.getTargetPath()));
         }
     }
 
@@ -146,7 +112,8 @@ public class NodeService extends NodeGrpc.NodeImplBase {
         try {
             require(!r.getVolumeId().isEmpty(), "volume_id is required");
             require(!r.getVolumePath().isEmpty(), "volume_path is required");
-            Volumes.Stats s = state.volumes().stats(r.getVolumeId(), Path.of(r.getVolumePath()));
+            Path path = TargetPaths.parse(r.getVolumePath()); // a relative one has no volume: NOT_FOUND, as csi-sanity expects
+            Volumes.Stats s = state.volumes().stats(r.getVolumeId(), path);
             if (s == null) {
                 out.onError(Status.NOT_FOUND.withDescription("volume " + r.getVolumeId() + " is not published at "
                         + r.getVolumePath()).asRuntimeException());
@@ -159,10 +126,8 @@ public class NodeService extends NodeGrpc.NodeImplBase {
                             .setMessage(s.abnormal() != null ? s.abnormal() : "serving"))
                     .build());
             out.onCompleted();
-        } catch (InvalidVolumeException e) {
-            out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
         } catch (Exception e) {
-            out.onError(Status.INTERNAL.withDescription("stats of " + r.getVolumeId() + ": " + e.getMessage()).asRuntimeException());
+            out.onError(ErrorCodes.of(e, "stats of " + r.getVolumeId() + " at " + r.getVolumePath()));
         }
     }
 }

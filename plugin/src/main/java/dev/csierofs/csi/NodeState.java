@@ -4,6 +4,7 @@ import dev.csierofs.blobs.BlobStore;
 import dev.csierofs.blobs.HttpsFetcher;
 import dev.csierofs.fs.ContentSharing;
 import dev.csierofs.mounts.ImageMounts;
+import dev.csierofs.volumes.TargetPaths;
 import dev.csierofs.volumes.Volumes;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -43,7 +44,8 @@ public class NodeState {
                 mounts = new ImageMounts(config.stateDir().resolve("mounts"), sharing, config.unmountGrace());
                 blobs = BlobStore.open(config.stateDir().resolve("blobs"), config.blobBudget(), new HttpsFetcher(trust,
                         HttpsFetcher.CONNECT_TIMEOUT, HttpsFetcher.STALL_TIMEOUT));
-                volumes = new Volumes(config.imageRoot(), mounts, blobs, config.stateDir().resolve("volumes"));
+                volumes = new Volumes(config.imageRoot(), mounts, blobs, config.stateDir().resolve("volumes"),
+                        new TargetPaths(config.kubeletDir()));
                 registerGauges();
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot set up the state directory " + config.stateDir(), e);
@@ -109,8 +111,10 @@ public class NodeState {
         log.info("node " + config.nodeId().orElse("?") + ", driver " + config.driverName() + ": state in " + config.stateDir()
                 + ", images under " + config.imageRoot() + (java.nio.file.Files.isDirectory(config.imageRoot()) ? ""
                         : " (which does not exist: local images cannot be served until it does)")
-                + "; content store budget " + config.storeBudget() + " bytes, page cache " + config.pageCache() + " bytes, "
-                + "unused image mounts kept " + config.unmountGrace() + ", publishes with readonly=false: " + config.writableRequests());
+                + "; content store budget " + Units.size(config.storeBudget()) + ", page cache " + Units.size(config.pageCache())
+                + ", downloaded images " + Units.size(config.blobBudget()) + ", unused image mounts kept "
+                + Units.duration(config.unmountGrace()) + ", publishes with readonly=false: " + config.writableRequests()
+                + ", targets " + config.kubeletDir().map(d -> "only under " + d + " (--kubelet-dir)").orElse("anywhere (no --kubelet-dir)"));
         try (var fuse = dev.csierofs.sys.FuseDevice.open()) {
             problem = null;
         } catch (dev.csierofs.sys.SyscallException | RuntimeException e) {

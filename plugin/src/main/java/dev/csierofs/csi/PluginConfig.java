@@ -50,6 +50,12 @@ public interface PluginConfig {
     @WithDefault("refuse")
     String writableRequests();
 
+    /**
+     * The kubelet's root directory: when set, target paths must lie inside it (once resolved), so
+     * that no request can mount over, or unpublish, anything else on the node.
+     */
+    Optional<Path> kubeletDir();
+
     /** Where volume state, the content store and downloaded layers live. */
     @WithDefault("/var/lib/csi-driver-erofs")
     Path stateDir();

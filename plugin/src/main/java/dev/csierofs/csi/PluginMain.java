@@ -32,6 +32,8 @@ public class PluginMain implements QuarkusApplication {
               --driver-name NAME        the CSI driver name (env CSI_DRIVER_NAME; default erofs.csierofs.dev)
               --state-dir DIR           volume state, content store, layers (env CSI_STATE_DIR; default /var/lib/csi-driver-erofs)
               --image-root DIR          where volumes' local images are (env CSI_IMAGE_ROOT; default /var/lib/csi-driver-erofs/images)
+              --kubelet-dir DIR         publish and unpublish only targets under this directory, e.g. /var/lib/kubelet
+                                        (env CSI_KUBELET_DIR; default: anywhere)
               --unmount-grace DURATION  how long an image mount no volume uses stays (env CSI_UNMOUNT_GRACE; default 5m)
               --store-budget SIZE       disk the content store may use, e.g. 50G (env CSI_STORE_BUDGET; default 10G)
               --page-cache SIZE         memory of the daemon's own page cache, for files that cannot pass through
@@ -51,6 +53,7 @@ public class PluginMain implements QuarkusApplication {
             Map.entry("--driver-name", "csi.driver-name"),
             Map.entry("--state-dir", "csi.state-dir"),
             Map.entry("--image-root", "csi.image-root"),
+            Map.entry("--kubelet-dir", "csi.kubelet-dir"),
             Map.entry("--unmount-grace", "csi.unmount-grace"),
             Map.entry("--store-budget", "csi.store-budget"),
             Map.entry("--page-cache", "csi.page-cache"),
@@ -59,9 +62,9 @@ public class PluginMain implements QuarkusApplication {
             Map.entry("--metrics-port", "quarkus.management.port"),
             Map.entry("--writable-requests", "csi.writable-requests"));
     /** Held for the life of the process: a second plugin on the same socket would take it over. */
-    private static FileChannel socketLock;
+    private static HeldLock socketLock;
     /** Held for the life of the process: two plugins must not share one state directory (store, mounts, volume records). */
-    private static FileChannel stateLock;
+    private static HeldLock stateLock;
 
     @Inject
     PluginConfig config;
@@ -87,20 +90,39 @@ public class PluginMain implements QuarkusApplication {
             System.out.print(USAGE);
             return;
         }
+        // a start refused here leaves nothing behind: the port is checked before anything is made,
+        // and what the socket's and the state directory's locks made is taken back
         try {
+            checkMetricsPort(Integer.parseInt(props.getOrDefault("quarkus.management.port", "9808")),
+                    System.getenv().getOrDefault("QUARKUS_MANAGEMENT_HOST", "0.0.0.0"));
             Path socket = Path.of(props.get("quarkus.http.domain-socket"));
             prepareSocket(socket);
             lockStateDir(Path.of(props.getOrDefault("csi.state-dir", System.getenv().getOrDefault("CSI_STATE_DIR",
                     "/var/lib/csi-driver-erofs"))));
-            checkMetricsPort(Integer.parseInt(props.getOrDefault("quarkus.management.port", "9808")),
-                    System.getenv().getOrDefault("QUARKUS_MANAGEMENT_HOST", "0.0.0.0"));
         } catch (IOException | IllegalStateException e) {
+            releaseLocks();
             System.err.println("csi-driver-erofs serve: " + e.getMessage());
             System.exit(1);
             return;
         }
         props.forEach(System::setProperty);
-        Quarkus.run(PluginMain.class, args);
+        // after Quarkus has stopped (every image mount ended): the lock files go, then the process
+        Quarkus.run(PluginMain.class, (code, failure) -> {
+            releaseLocks();
+            System.exit(code);
+        }, args);
+    }
+
+    /** Lets both locks go, deleting their files (and the directories made for them, if empty). */
+    static void releaseLocks() {
+        if (stateLock != null) {
+            stateLock.release();
+            stateLock = null;
+        }
+        if (socketLock != null) {
+            socketLock.release();
+            socketLock = null;
+        }
     }
 
     /**
@@ -153,6 +175,11 @@ public class PluginMain implements QuarkusApplication {
         size(props, env, "csi.store-budget", "--store-budget", "CSI_STORE_BUDGET");
         size(props, env, "csi.page-cache", "--page-cache", "CSI_PAGE_CACHE");
         size(props, env, "csi.blob-budget", "--blob-budget", "CSI_BLOB_BUDGET");
+        String kubeletDir = props.getOrDefault("csi.kubelet-dir", env.getOrDefault("CSI_KUBELET_DIR", ""));
+        if (!kubeletDir.isBlank() && !Files.isDirectory(Path.of(kubeletDir))) {
+            throw new UsageException("--kubelet-dir " + kubeletDir + " is not a directory: give the kubelet's root directory "
+                    + "(--root-dir of kubelet, /var/lib/kubelet by default)");
+        }
         String caFile = props.getOrDefault("csi.ca-file", env.getOrDefault("CSI_CA_FILE", ""));
         if (!caFile.isBlank()) { // read now: a bad file is a start-up error, not a failure of every https:// volume
             try {
@@ -199,26 +226,110 @@ public class PluginMain implements QuarkusApplication {
 
     /** Refuses a state directory another plugin serves from (each would unmount the other's image mounts at start). */
     static void lockStateDir(Path stateDir) throws IOException {
+        Path made = firstMissing(stateDir);
         Files.createDirectories(stateDir);
         Path lock = stateDir.resolve("plugin.lock");
-        stateLock = holdLock(lock, "another plugin uses the state directory " + stateDir + " (it holds " + lock
+        stateLock = HeldLock.take(lock, made, "another plugin uses the state directory " + stateDir + " (it holds " + lock
                 + "); give each plugin its own --state-dir");
     }
 
-    /** The lock file {@code lock}, held by this process from now on; refused with {@code taken} if another holds it. */
-    private static FileChannel holdLock(Path lock, String taken) throws IOException {
-        FileChannel ch = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock held;
-        try {
-            held = ch.tryLock();
-        } catch (java.nio.channels.OverlappingFileLockException sameProcess) {
-            held = null;
+    /** The topmost directory of {@code dir} and its parents that does not exist yet, or null. */
+    private static Path firstMissing(Path dir) {
+        Path missing = null;
+        for (Path p = dir.toAbsolutePath(); p != null && !Files.exists(p, LinkOption.NOFOLLOW_LINKS); p = p.getParent()) {
+            missing = p;
         }
-        if (held == null) {
-            ch.close();
-            throw new IllegalStateException(taken);
+        return missing;
+    }
+
+    /**
+     * A lock file held by this process until {@link #release}, which deletes it (and the
+     * directories made for it, if nothing else is in them). Deleting a lock file races with a
+     * process that opened it just before: that one would lock the deleted file while a third locks
+     * a new one. So whoever takes the lock then checks that the file it holds (seen through
+     * /proc/self/fd, which opens nothing: closing any descriptor of the file would drop the
+     * lock) is still the one at the path, and tries again if not.
+     */
+    static final class HeldLock {
+        private final Path path;
+        private final Path madeDir;
+        private final FileChannel channel;
+
+        private HeldLock(Path path, Path madeDir, FileChannel channel) {
+            this.path = path;
+            this.madeDir = madeDir;
+            this.channel = channel;
         }
-        return ch;
+
+        /** Takes the lock file {@code lock}; refused with {@code taken} if another process holds it. */
+        static HeldLock take(Path lock, Path madeDir, String taken) throws IOException {
+            for (int attempt = 0; attempt < 10; attempt++) {
+                FileChannel ch = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                FileLock held;
+                try {
+                    held = ch.tryLock();
+                } catch (java.nio.channels.OverlappingFileLockException sameProcess) {
+                    held = null;
+                }
+                if (held == null) {
+                    ch.close();
+                    removeIfEmpty(madeDir, lock.getParent());
+                    throw new IllegalStateException(taken);
+                }
+                if (stillAtPath(lock)) {
+                    return new HeldLock(lock, madeDir, ch);
+                }
+                ch.close(); // the file was deleted (and maybe made anew) by its last holder meanwhile
+            }
+            throw new IllegalStateException(lock + " keeps being replaced; is another plugin starting and stopping there?");
+        }
+
+        /** Whether a descriptor of this process for {@code lock} is the file at that path now. */
+        private static boolean stillAtPath(Path lock) throws IOException {
+            Object atPath;
+            try {
+                atPath = Files.readAttributes(lock, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+            } catch (java.nio.file.NoSuchFileException gone) {
+                return false;
+            }
+            try (var fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+                for (Path fd : fds) {
+                    try {
+                        if (atPath.equals(Files.readAttributes(fd, BasicFileAttributes.class).fileKey())) {
+                            return true;
+                        }
+                    } catch (IOException closedMeanwhile) {
+                        // another thread's descriptor, gone
+                    }
+                }
+            }
+            return false;
+        }
+
+        /** Deletes the file while still holding it, then lets go. */
+        void release() {
+            try {
+                Files.deleteIfExists(path);
+                channel.close();
+                removeIfEmpty(madeDir, path.getParent());
+            } catch (IOException e) {
+                System.err.println("csi-driver-erofs serve: removing " + path + ": " + e.getMessage());
+            }
+        }
+
+        /** Removes {@code from} and the directories between it and {@code top} (made by this process), if empty. */
+        private static void removeIfEmpty(Path top, Path from) {
+            if (top == null) {
+                return;
+            }
+            for (Path p = from.toAbsolutePath(); p != null && p.startsWith(top.toAbsolutePath()); p = p.getParent()) {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException notEmpty) {
+                    return;
+                }
+            }
+        }
     }
 
     /** Says so in one line when the metrics port is taken, rather than in Quarkus's start-up stack trace. */
@@ -242,6 +353,7 @@ public class PluginMain implements QuarkusApplication {
      */
     static void prepareSocket(Path socket) throws IOException {
         Path dir = socket.toAbsolutePath().getParent();
+        Path made = firstMissing(dir);
         Files.createDirectories(dir);
         if (Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) {
             BasicFileAttributes a = Files.readAttributes(socket, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
@@ -250,7 +362,7 @@ public class PluginMain implements QuarkusApplication {
             }
         }
         Path lock = dir.resolve(socket.getFileName() + ".lock");
-        socketLock = holdLock(lock, "another plugin is serving " + socket + " (it holds " + lock + ")");
+        socketLock = HeldLock.take(lock, made, "another plugin is serving " + socket + " (it holds " + lock + ")");
     }
 
     @Override

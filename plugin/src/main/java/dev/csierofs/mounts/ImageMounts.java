@@ -195,7 +195,11 @@ public final class ImageMounts implements AutoCloseable {
 
     private void discard(Mounted m) {
         try {
-            m.session.stop(Duration.ZERO);
+            // nothing is open on a spare: once detached its session ends by itself. With no grace
+            // the session would be aborted through fusectl by connection number, a number the
+            // kernel frees with the detached mount and may already have given to another
+            // publisher's new mount (seen: that mount's INIT read failed with ENODEV)
+            m.session.stop(Duration.ofSeconds(5));
             m.closeImages();
             Files.deleteIfExists(m.path);
         } catch (IOException e) {
@@ -203,7 +207,32 @@ public final class ImageMounts implements AutoCloseable {
         }
     }
 
-    private Mounted mount(String key, List<VolumeSource.Layer> layers) throws IOException {
+    /**
+     * What the mount table shows as the source of the mount of {@code layers}: the image's path, or
+     * the layers' paths joined by colons, lowest first, when that is short and plain; otherwise
+     * (a long stack, a path with a comma or blank, which the mount table cannot take) a digest of
+     * the stack's key, so that the source never limits how many layers a stack has. The log line
+     * of the mount names every layer.
+     */
+    static String sourceOf(String key, List<VolumeSource.Layer> layers) {
+        String joined = String.join(":", layers.stream().map(l -> l.file().toString()).toList());
+        if (joined.length() <= MAX_PLAIN_SOURCE && joined.chars().noneMatch(c -> c == ',' || Character.isWhitespace(c)
+                || Character.isISOControl(c) || c > 0x7e)) {
+            return joined;
+        }
+        return (layers.size() == 1 ? "erofs-" : "erofs-stack-") + Digest.of(Digest.sha256().digest(
+                key.getBytes(java.nio.charset.StandardCharsets.UTF_8))).hex().substring(0, 32);
+    }
+
+    /** Longest source shown as paths (the kernel takes up to a page; mountinfo readers like short lines). */
+    private static final int MAX_PLAIN_SOURCE = 1024;
+
+    /** The layer as a volume names it, for messages: its URL, or its path under the image root. */
+    private static String named(VolumeSource.Layer layer) {
+        return layer.url() != null ? layer.url().toString() : layer.file().toString();
+    }
+
+    private Mounted mount(String key, List<VolumeSource.Layer> layers) throws IOException, InvalidVolumeException {
         Path at = dir.resolve(Digest.of(Digest.sha256().digest(key.getBytes(java.nio.charset.StandardCharsets.UTF_8))).hex()
                 .substring(0, 16) + "-" + generation.incrementAndGet());
         // a mount left by an earlier plugin process: its connection ended with that process, and
@@ -216,24 +245,37 @@ public final class ImageMounts implements AutoCloseable {
         try {
             List<String> keys = new java.util.ArrayList<>();
             for (VolumeSource.Layer layer : layers) {
-                images.add(ErofsImage.open(layer.file(), layer.devices()));
+                try {
+                    images.add(ErofsImage.open(layer.file(), layer.devices()));
+                } catch (dev.csierofs.erofs.ErofsException e) {
+                    // the image's own content (or it is no image at all): the volume names a wrong file
+                    throw new InvalidVolumeException("'" + (layers.size() == 1 ? VolumeSource.IMAGE : VolumeSource.LAYERS) + "': "
+                            + named(layer) + " is not a usable EROFS image (" + e.getMessage() + "); give an image made by mkfs.erofs");
+                }
                 // a downloaded blob is named by its digest: the same name for every mount of it and across
                 // restarts (its file's mtime changes with use), so its per-file digests are kept
                 keys.add(layer.url() != null && layer.digest().isPresent() ? "blob:" + layer.digest().get().hex()
                         : ContentSharing.fileKey(layer.file()));
             }
-            ImageFilesystem fs = ImageFilesystem.of(images, sharing, keys);
-            // the mount table's source field takes no commas: layers are joined by colons, lowest first
-            String source = String.join(":", layers.stream().map(l -> l.file().toString()).toList());
+            ImageFilesystem fs;
+            try {
+                fs = ImageFilesystem.of(images, sharing, keys);
+            } catch (dev.csierofs.erofs.ErofsException e) {
+                throw new InvalidVolumeException("'" + (layers.size() == 1 ? VolumeSource.IMAGE : VolumeSource.LAYERS) + "': "
+                        + "the images cannot be served (" + e.getMessage() + "); give images made by mkfs.erofs");
+            }
+            String source = sourceOf(key, layers);
             // one mount serves every pod of this image: as many requests at once as cores (the
             // workers come from one pool and only join while requests are slow, so an idle or
             // quiet mount costs no thread)
             int workers = Math.max(2, Runtime.getRuntime().availableProcessors());
             FuseSession session = FuseSession.mount(fs, at, "erofs", source, workers, InitNegotiation.Options.defaults());
-            LOG.info("mounted " + (layers.size() == 1 ? source : layers.size() + " layers " + source) + " at " + at
+            LOG.info("mounted " + (layers.size() == 1 ? layers.get(0).file() : layers.size() + " layers " + String.join(":",
+                    layers.stream().map(l -> l.file().toString()).toList())) + (source.startsWith("erofs-") ? " (source " + source + ")"
+                    : "") + " at " + at
                     + "; regular files: " + fs.mode());
             return new Mounted(key, at, images, session);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | InvalidVolumeException | RuntimeException e) {
             for (ErofsImage i : images) {
                 i.close();
             }

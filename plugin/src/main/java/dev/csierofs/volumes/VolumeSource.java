@@ -1,6 +1,7 @@
 package dev.csierofs.volumes;
 
 import dev.csierofs.cas.Digest;
+import dev.csierofs.fs.NodeIds;
 
 import java.io.IOException;
 import java.net.URI;
@@ -77,6 +78,10 @@ public record VolumeSource(List<Layer> layers) {
         List<String> names = single ? List.of(context.get(IMAGE).trim()) : split(context.get(LAYERS), LAYERS);
         List<String> digests = single ? (context.containsKey(DIGEST) ? List.of(context.get(DIGEST).trim()) : List.of())
                 : context.containsKey(DIGESTS) ? split(context.get(DIGESTS), DIGESTS) : List.of();
+        if (names.size() > NodeIds.MAX_LAYERS) {
+            throw new InvalidVolumeException("'layers' names " + names.size() + " layers; a stack has at most " + NodeIds.MAX_LAYERS
+                    + " (flatten some of them into one image)");
+        }
         if (!digests.isEmpty() && digests.size() != names.size()) {
             throw new InvalidVolumeException("'digests' has " + digests.size() + " entries for " + names.size() + " layers");
         }

@@ -10,6 +10,7 @@ import dev.csierofs.sys.SyscallException;
 import java.io.IOException;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -38,10 +39,18 @@ public final class Volumes {
         }
     }
 
+    /** The target is published, but for another volume (NOT_FOUND: this volume is not there). */
+    public static final class NotPublishedException extends Exception {
+        public NotPublishedException(String message) {
+            super(message);
+        }
+    }
+
     private final Path imageRoot;
     private final ImageMounts mounts;
     private final BlobStore blobs;
     private final Path records;
+    private final TargetPaths targets;
     private final Map<Path, Published> byTarget = new ConcurrentHashMap<>();
     private final Map<Path, Object> locks = new ConcurrentHashMap<>();
 
@@ -52,6 +61,12 @@ public final class Volumes {
      * are downloaded to.
      */
     public Volumes(Path imageRoot, ImageMounts mounts, BlobStore blobs, Path records) throws IOException {
+        this(imageRoot, mounts, blobs, records, new TargetPaths(java.util.Optional.empty()));
+    }
+
+    /** {@code targets}: how target paths are resolved, and where they may be (--kubelet-dir). */
+    public Volumes(Path imageRoot, ImageMounts mounts, BlobStore blobs, Path records, TargetPaths targets) throws IOException {
+        this.targets = targets;
         this.imageRoot = imageRoot;
         this.mounts = mounts;
         this.blobs = blobs;
@@ -84,7 +99,13 @@ public final class Volumes {
                 failed.put(f, "unreadable record: " + e.getMessage());
                 continue;
             }
-            Path target = Path.of(r.getProperty("target", ""));
+            Path target;
+            try {
+                target = TargetPaths.canonical(Path.of(r.getProperty("target", "")));
+            } catch (InvalidVolumeException | TargetException | java.nio.file.InvalidPathException e) {
+                failed.put(f, "the record's target " + r.getProperty("target") + ": " + e.getMessage());
+                continue;
+            }
             String volumeId = r.getProperty("volume-id", "");
             Map<String, String> context = new TreeMap<>();
             for (String k : r.stringPropertyNames()) {
@@ -98,6 +119,9 @@ public final class Volumes {
                 }
                 publish(volumeId, target, context);
                 ok.add(target);
+                if (!f.equals(recordOf(target))) { // written by a version that kept targets as requested
+                    Files.deleteIfExists(f);
+                }
             } catch (Exception e) {
                 failed.put(target, e.getMessage());
                 LOG.warning("could not publish " + volumeId + " at " + target + " again after a restart: " + e.getMessage());
@@ -132,9 +156,10 @@ public final class Volumes {
      * Publishes {@code volumeId} at {@code target}: OK again for the same volume and source,
      * a conflict for anything else; nothing is left behind on failure.
      */
-    public void publish(String volumeId, Path target, Map<String, String> context)
-            throws InvalidVolumeException, ConflictException, IOException {
+    public void publish(String volumeId, Path requested, Map<String, String> context)
+            throws InvalidVolumeException, ConflictException, TargetException, IOException {
         VolumeSource source = VolumeSource.parse(context, imageRoot);
+        Path target = targets.forPublish(requested);
         synchronized (lock(target)) {
             Published p = byTarget.get(target);
             if (p != null) {
@@ -142,11 +167,10 @@ public final class Volumes {
                     return; // idempotent
                 }
                 throw new ConflictException(target + " is already published with " + (p.volumeId().equals(volumeId)
-                        ? "other volume attributes" : "volume " + p.volumeId()));
+                        ? "other volume attributes (unpublish it first to change them)" : "volume " + p.volumeId()
+                        + ", not " + volumeId));
             }
-            if (!Mounts.at(target.toString()).isEmpty()) {
-                throw new ConflictException(target + " already has something mounted on it");
-            }
+            checkFree(target);
             // https:// layers become their downloaded blobs, held while the volume is published
             LocalLayers local = LocalLayers.resolve(source.layers(), blobs);
             ImageMounts.Mounted m;
@@ -159,13 +183,13 @@ public final class Volumes {
             boolean created = false;
             try {
                 if (!Files.isDirectory(target)) {
-                    Files.createDirectories(target);
-                    created = true;
+                    created = makeTarget(target);
                 }
                 bindReadOnly(m.path(), target);
                 writeRecord(volumeId, target, context);
-            } catch (IOException | RuntimeException e) {
-                if (!Mounts.at(target.toString()).isEmpty()) {
+            } catch (IOException | TargetException | RuntimeException e) {
+                if (Mounts.top(target.toString()).filter(x -> x.source().equals(m.path().toString())
+                        || x.fsType().equals("fuse.erofs")).isPresent()) {
                     Libc.umount2(target.toString(), Libc.MNT_DETACH);
                 }
                 mounts.release(m.key(), local::close);
@@ -177,6 +201,58 @@ public final class Volumes {
             byTarget.put(target, new Published(volumeId, source, m.key(), local));
             LOG.info("published " + volumeId + " at " + target + " (" + String.join(", ", source.layers().stream()
                     .map(VolumeSource.Layer::describe).toList()) + ")");
+        }
+    }
+
+    /**
+     * Refuses a target the node has something at: a file or symlink, a directory with content
+     * (a mount would hide it, and it could never be removed at unpublish), a mount this plugin did
+     * not make (it would be stacked on and hidden), mounts below it, or a place inside a volume.
+     */
+    private void checkFree(Path target) throws TargetException, IOException {
+        for (Path published : byTarget.keySet()) {
+            if (target.startsWith(published)) {
+                throw new TargetException(target + " is inside volume " + byTarget.get(published).volumeId() + " published at "
+                        + published + "; a target must be a directory of its own");
+            }
+        }
+        String at = target.toString();
+        for (Mounts.Entry e : Mounts.read()) {
+            if (e.mountPoint().equals(at)) {
+                throw new TargetException(target + " already has a " + e.fsType() + " mount (of " + e.source() + ") that this "
+                        + "plugin did not make; it is not stacked on: unmount it, or publish at another target");
+            }
+            if (e.mountPoint().startsWith(at + "/")) {
+                throw new TargetException(target + " has a " + e.fsType() + " mount below it, at " + e.mountPoint()
+                        + ", which a volume there would hide; publish at another target");
+            }
+        }
+        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            if (!TargetPaths.isDirectory(target)) {
+                throw new TargetException(target + " is a file, not a directory: a volume's target must be a directory, or "
+                        + "absent (the plugin makes it); remove the file or publish at another target");
+            }
+            try (var entries = Files.list(target)) {
+                List<String> some = entries.limit(3).map(x -> x.getFileName().toString()).toList();
+                if (!some.isEmpty()) {
+                    throw new TargetException(target + " is not empty (it has " + String.join(", ", some) + (some.size() == 3
+                            ? ", ..." : "") + "): a volume mounted there would hide that content; empty the directory or "
+                            + "publish at another target");
+                }
+            }
+        }
+    }
+
+    /** Makes the target directory (and the missing ones above it); whether it made the target itself. */
+    private static boolean makeTarget(Path target) throws TargetException {
+        try {
+            Files.createDirectories(target);
+            if (!target.toRealPath().equals(target)) { // a symlink put in place meanwhile
+                throw new TargetException(target + " changed while it was made: it now resolves to " + target.toRealPath());
+            }
+            return true;
+        } catch (IOException e) {
+            throw new TargetException("cannot make the target directory " + target + ": " + TargetPaths.reason(e));
         }
     }
 
@@ -192,27 +268,74 @@ public final class Volumes {
     }
 
     /**
-     * Unpublishes {@code target}: unmounts it if it is ours, deletes the target directory, and lets
-     * the image mount go when no volume uses it. OK for an unknown or already removed target.
+     * Unpublishes {@code volumeId} from {@code requested}: acts only on what this plugin published
+     * for that volume there. Its mount goes (lazily if a process still uses it), its record, and the
+     * target directory if it is then empty; the image mount goes when no volume uses it. A target
+     * that is not the plugin's (no volume, no record there) is left as it is: OK, as the spec asks
+     * of an unpublish repeated, except that an empty directory at it is removed (what a publish that
+     * failed may have left). A target that holds another volume: {@link NotPublishedException}.
      */
-    public void unpublish(String volumeId, Path target) throws IOException {
+    public void unpublish(String volumeId, Path requested) throws NotPublishedException, TargetException, IOException,
+            InvalidVolumeException {
+        Path target;
+        try {
+            target = TargetPaths.canonical(requested);
+        } catch (TargetException notOurs) { // a symlink, a file above it: never ours
+            LOG.info("unpublish " + volumeId + " from " + requested + ": not a target of this plugin (" + notOurs.getMessage()
+                    + "); nothing done");
+            return;
+        }
         synchronized (lock(target)) {
             Published p = byTarget.get(target);
+            String published = p != null ? p.volumeId() : recordedVolume(target);
+            if (published == null) {
+                removeIfEmptyDirectory(target);
+                return;
+            }
+            if (!published.equals(volumeId)) {
+                throw new NotPublishedException("volume " + volumeId + " is not published at " + target + ": volume " + published
+                        + " is (left as it is); unpublish it with volume_id " + published);
+            }
+            Mounts.Entry top = top(target);
+            if (top != null && !top.fsType().equals("fuse.erofs")) {
+                throw new TargetException(target + " has a " + top.fsType() + " mount (of " + top.source() + ") on top of volume "
+                        + volumeId + " that this plugin did not make; unmount it first, then unpublish again");
+            }
             detachOurs(target);
-            if (top(target) != null) {
-                throw new IOException(target + " has a mount that is not ours on it; not touching it");
-            }
-            try {
-                Files.deleteIfExists(target);
-            } catch (DirectoryNotEmptyException e) {
-                throw new IOException(target + " is not empty after unmounting; not deleting it");
-            }
             Files.deleteIfExists(recordOf(target));
             if (p != null) {
                 byTarget.remove(target);
                 // the volume's blobs stay held while its image mount may stay (the grace period)
                 mounts.release(p.mountKey(), p.local()::close);
-                LOG.info("unpublished " + p.volumeId() + " from " + target);
+            }
+            try {
+                Files.deleteIfExists(target);
+                LOG.info("unpublished " + volumeId + " from " + target);
+            } catch (DirectoryNotEmptyException e) {
+                LOG.warning("unpublished " + volumeId + " from " + target + ", whose directory is not empty under the volume: "
+                        + "left in place");
+            }
+        }
+    }
+
+    /** The volume the record for {@code target} names (one a restart could not publish again), or null. */
+    private String recordedVolume(Path target) {
+        Properties r = new Properties();
+        try (var in = Files.newInputStream(recordOf(target))) {
+            r.load(in);
+        } catch (IOException | IllegalArgumentException e) {
+            return null;
+        }
+        return target.toString().equals(r.getProperty("target")) ? r.getProperty("volume-id") : null;
+    }
+
+    /** Removes {@code target} if it is an empty directory with nothing mounted on it, inside the kubelet directory. */
+    private void removeIfEmptyDirectory(Path target) throws SyscallException {
+        if (targets.allowed(target) && TargetPaths.isDirectory(target) && Mounts.at(target.toString()).isEmpty()) {
+            try {
+                Files.delete(target); // a directory: rmdir, which refuses one with entries
+            } catch (IOException notEmpty) {
+                // not ours, left as it is
             }
         }
     }
@@ -240,7 +363,13 @@ public final class Volumes {
     }
 
     /** Stats of the volume published at {@code target}; null if no such volume is published there. */
-    public Stats stats(String volumeId, Path target) {
+    public Stats stats(String volumeId, Path requested) {
+        Path target;
+        try {
+            target = TargetPaths.canonical(requested);
+        } catch (InvalidVolumeException | TargetException e) {
+            return null;
+        }
         Published p = byTarget.get(target);
         if (p == null || !p.volumeId().equals(volumeId)) {
             return null;

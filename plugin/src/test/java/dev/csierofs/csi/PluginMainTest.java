@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -110,5 +111,44 @@ class PluginMainTest {
             assertTrue(busy.getMessage().contains("--metrics-port"), busy.getMessage());
         }
         PluginMain.checkMetricsPort(0, "0.0.0.0"); // 0: any free port, nothing to check
+    }
+
+    @Test
+    void refusedStartsAndStopsLeaveNoLockFiles(@TempDir Path tmp) throws Exception {
+        Path socket = tmp.resolve("made/csi/csi.sock");
+        PluginMain.prepareSocket(socket);
+        Path held = Files.createDirectories(tmp.resolve("state"));
+        Files.writeString(held.resolve("plugin.lock"), "");
+        try (var other = java.nio.channels.FileChannel.open(held.resolve("plugin.lock"), java.nio.file.StandardOpenOption.WRITE);
+             var lock = other.lock()) {
+            assertThrows(IllegalStateException.class, () -> PluginMain.lockStateDir(held), "the state directory is taken");
+        }
+        assertTrue(Files.exists(socket.resolveSibling("csi.sock.lock")));
+        PluginMain.releaseLocks(); // what main does when a start is refused, and after Quarkus has stopped
+        assertFalse(Files.exists(tmp.resolve("made")), "the lock file and the directories made for it are gone");
+        PluginMain.lockStateDir(tmp.resolve("new/state"));
+        assertTrue(Files.exists(tmp.resolve("new/state/plugin.lock")));
+        PluginMain.releaseLocks();
+        assertFalse(Files.exists(tmp.resolve("new")), "a state directory made for a start that ends is taken back when empty");
+    }
+
+    @Test
+    void theStartLogShowsSizesAndDurationsAsGiven() {
+        assertEquals("10 GiB", Units.size(10L << 30));
+        assertEquals("1500 MiB", Units.size(1500L << 20));
+        assertEquals("4097 bytes", Units.size(4097));
+        assertEquals("5m", Units.duration(java.time.Duration.ofMinutes(5)));
+        assertEquals("90s", Units.duration(java.time.Duration.ofSeconds(90)));
+        assertEquals("0s", Units.duration(java.time.Duration.ZERO));
+        assertEquals("2h", Units.duration(java.time.Duration.ofHours(2)));
+    }
+
+    @Test
+    void theKubeletDirMustExist(@TempDir Path tmp) throws Exception {
+        PluginMain.UsageException e = assertThrows(PluginMain.UsageException.class, () -> PluginMain.properties(
+                new String[] {"--node-id", "n", "--kubelet-dir", tmp.resolve("missing").toString()}, Map.of()));
+        assertTrue(e.getMessage().contains("--kubelet-dir"), e.getMessage());
+        assertEquals(tmp.toString(), PluginMain.properties(new String[] {"--node-id", "n", "--kubelet-dir", tmp.toString()}, Map.of())
+                .get("csi.kubelet-dir"));
     }
 }

@@ -214,4 +214,108 @@ class PublishVolumeTest {
         assertEquals(0, erofsMounts(image), "nothing left mounted");
         assertEquals(0, state.mounts().count());
     }
+
+    /**
+     * Requests a wrong or malicious caller could send (issue 14): each gets its own code and a
+     * message naming the problem, and nothing the plugin did not publish is touched.
+     */
+    @Test
+    void hostileRequestsGetTheirCodesAndTouchNothingThatIsNotOurs() throws Exception {
+        Path root = Files.createDirectories(imageRoot).toRealPath();
+        Path image = Files.copy(Path.of("../examples/sample.erofs"), root.resolve("sample.erofs"), StandardCopyOption.REPLACE_EXISTING);
+        Files.write(root.resolve("empty.erofs"), new byte[0]);
+        byte[] noise = new byte[65536];
+        new java.util.Random(14).nextBytes(noise);
+        Files.write(root.resolve("random.erofs"), noise);
+        Path kubelet = Files.createTempDirectory("kubelet").toRealPath();
+        Path pod = Files.createDirectories(kubelet.resolve("pods/uid-a/volumes/kubernetes.io~csi/a"));
+        Path a = pod.resolve("mount");
+        Path file = Files.writeString(kubelet.resolve("a-file"), "never deleted");
+        Path full = Files.createDirectories(kubelet.resolve("full"));
+        Files.writeString(full.resolve("keep"), "never hidden");
+        Path link = Files.createSymbolicLink(kubelet.resolve("link"), a);
+        Path tmpfs = Files.createDirectories(kubelet.resolve("tmpfs"));
+        Path b = kubelet.resolve("pods/uid-b/volumes/kubernetes.io~csi/b/mount");
+        Map<String, String> sample = Map.of("image", "sample.erofs");
+        List<Path> layerNames = new java.util.ArrayList<>();
+        dev.csierofs.sys.Libc.mount("test-foreign", tmpfs.toString(), "tmpfs", 0, "size=1m");
+        try (UnixSocketClient c = new UnixSocketClient(socket)) {
+            // published through a path with /./ in it: recorded and mounted at the canonical path
+            c.node().nodePublishVolume(publish("vol-a", pod.getParent().resolve("./a/./mount"), sample).build());
+            assertEquals(1, Mounts.at(a.toString()).size(), "mounted at the canonical path");
+
+            // item 1: unpublish acts only on what was published, for that volume id
+            c.node().nodeUnpublishVolume(unpublish("no-such-volume", file));
+            assertEquals("never deleted", Files.readString(file), "an unknown volume's unpublish never deletes a file");
+            c.node().nodeUnpublishVolume(unpublish("no-such-volume", full));
+            assertTrue(Files.exists(full.resolve("keep")));
+            c.node().nodeUnpublishVolume(unpublish("no-such-volume", tmpfs));
+            assertEquals("tmpfs", Mounts.top(tmpfs.toString()).orElseThrow().fsType(), "a foreign mount is left mounted");
+            c.node().nodeUnpublishVolume(unpublish("no-such-volume", link));
+            assertTrue(Files.isSymbolicLink(link));
+            StatusRuntimeException wrong = assertThrows(StatusRuntimeException.class,
+                    () -> c.node().nodeUnpublishVolume(unpublish("wrong-id", pod.resolve("./mount"))));
+            assertEquals(Status.Code.NOT_FOUND, wrong.getStatus().getCode());
+            assertTrue(wrong.getStatus().getDescription().contains("wrong-id") && wrong.getStatus().getDescription().contains("vol-a"),
+                    wrong.getStatus().getDescription());
+            assertEquals(1, Mounts.at(a.toString()).size(), "another volume's unpublish leaves vol-a mounted");
+
+            // item 2: compared by canonical path, symlinks and foreign mounts refused, nothing stacked
+            assertEquals(Status.Code.ALREADY_EXISTS, code(() -> c.node().nodePublishVolume(
+                    publish("vol-b", pod.resolve("./mount"), sample).build())));
+            c.node().nodePublishVolume(publish("vol-a", pod.resolve("../a/mount"), sample).build()); // the same: idempotent
+            assertDescribes(Status.Code.FAILED_PRECONDITION, "symlink", () -> c.node().nodePublishVolume(publish("vol-b", link, sample).build()));
+            assertDescribes(Status.Code.FAILED_PRECONDITION, "tmpfs", () -> c.node().nodePublishVolume(
+                    publish("vol-b", tmpfs.resolve("."), sample).build()));
+            assertDescribes(Status.Code.FAILED_PRECONDITION, a.toString(), () -> c.node().nodePublishVolume(
+                    publish("vol-b", pod, sample).build()));
+            assertEquals(1, Mounts.at(a.toString()).size(), "nothing stacked on vol-a");
+            assertEquals(1, Mounts.at(tmpfs.toString()).size(), "nothing stacked on the tmpfs");
+
+            // item 6: codes for the caller's and the node's mistakes
+            assertDescribes(Status.Code.FAILED_PRECONDITION, "is a file", () -> c.node().nodePublishVolume(publish("vol-c", file, sample).build()));
+            assertDescribes(Status.Code.FAILED_PRECONDITION, "not empty", () -> c.node().nodePublishVolume(publish("vol-c", full, sample).build()));
+            assertDescribes(Status.Code.INVALID_ARGUMENT, "too small", () -> c.node().nodePublishVolume(
+                    publish("vol-c", b, Map.of("image", "empty.erofs")).build()));
+            assertDescribes(Status.Code.INVALID_ARGUMENT, "bad magic", () -> c.node().nodePublishVolume(
+                    publish("vol-c", b, Map.of("image", "random.erofs")).build()));
+            assertDescribes(Status.Code.INVALID_ARGUMENT, "at most 127", () -> c.node().nodePublishVolume(
+                    publish("vol-c", b, Map.of("layers", String.join(",", java.util.Collections.nCopies(1000, "sample.erofs")))).build()));
+            assertFalse(Files.exists(b), "no target left by the refused publishes");
+            assertEquals("never deleted", Files.readString(file));
+            assertTrue(Files.exists(full.resolve("keep")));
+
+            // 127 layers named by 200-byte names: the mount source does not limit a stack
+            for (int i = 0; i < 127; i++) {
+                layerNames.add(Files.createLink(root.resolve("l".repeat(200) + "-" + i + ".erofs"), image));
+            }
+            c.node().nodePublishVolume(publish("vol-127", b, Map.of("layers", String.join(",",
+                    layerNames.stream().map(p -> p.getFileName().toString()).toList()))).build());
+            assertEquals(Files.readString(a.resolve("etc/sample.conf")), Files.readString(b.resolve("etc/sample.conf")));
+            c.node().nodeUnpublishVolume(unpublish("vol-127", b));
+            c.node().nodeUnpublishVolume(unpublish("vol-a", pod.resolve("./mount")));
+            assertFalse(Files.exists(a), "unpublished through another spelling of its path");
+            assertEquals(0, state.mounts().count());
+        } finally {
+            dev.csierofs.sys.Libc.umount2(tmpfs.toString(), 0);
+            for (Path p : layerNames) {
+                Files.deleteIfExists(p);
+            }
+            for (Path t : List.of(a, b)) {
+                while (!Mounts.at(t.toString()).isEmpty()) {
+                    dev.csierofs.sys.Libc.umount2(t.toString(), dev.csierofs.sys.Libc.MNT_DETACH);
+                }
+            }
+        }
+    }
+
+    private static NodeUnpublishVolumeRequest unpublish(String volumeId, Path target) {
+        return NodeUnpublishVolumeRequest.newBuilder().setVolumeId(volumeId).setTargetPath(target.toString()).build();
+    }
+
+    private static void assertDescribes(Status.Code expected, String word, Runnable call) {
+        Status s = assertThrows(StatusRuntimeException.class, call::run).getStatus();
+        assertEquals(expected, s.getCode(), s.getDescription());
+        assertTrue(s.getDescription().contains(word), "the message names '" + word + "': " + s.getDescription());
+    }
 }

@@ -105,8 +105,11 @@ class HttpsVolumesTest {
         List<String> leftovers;
         try (TestHttpsServer server = TestHttpsServer.start(cert); Node node = Node.start(state, cert)) {
             server.serve("/random.bin", notAnImage);
-            assertThrows(IOException.class, () -> node.volumes().publish("vol-1", target,
+            // the download is what the digest says, but no EROFS image: the volume names a wrong image
+            InvalidVolumeException e = assertThrows(InvalidVolumeException.class, () -> node.volumes().publish("vol-1", target,
                     Map.of("image", server.url("/random.bin").toString(), "digest", digest.toString())));
+            assertTrue(e.getMessage().contains(server.url("/random.bin").toString()) && e.getMessage().contains("bad magic"),
+                    e.getMessage());
             assertEquals(1, node.blobs().stats().blobs(), "downloaded and verified");
             assertEquals(0, node.blobs().stats().held(), "but not held by the volume that failed");
             assertFalse(Files.exists(target), "no target left");
