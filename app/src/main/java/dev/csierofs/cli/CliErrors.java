@@ -19,7 +19,9 @@ public class CliErrors {
 
     @Produces
     CommandLine commandLine(PicocliCommandLineFactory factory) {
-        return factory.create().setExecutionExceptionHandler((ex, cl, parsed) -> {
+        CommandLine top = factory.create();
+        HelpLayout.apply(top);
+        return top.setExecutionExceptionHandler((ex, cl, parsed) -> {
             if (isBrokenPipe(ex)) {
                 return EXIT_BROKEN_PIPE; // nothing to say: whoever read our output stopped reading, as it may
             }

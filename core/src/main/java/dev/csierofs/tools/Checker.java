@@ -55,6 +55,7 @@ public final class Checker {
     private final int threads;
     private final List<Problem> problems = new ArrayList<>();
     private final Set<Long> dataChecked = new HashSet<>();
+    private final Set<Long> linked = new HashSet<>();
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
     private final AtomicLong bytes = new AtomicLong();
     private final AtomicLong fingerprints = new AtomicLong();
@@ -101,7 +102,9 @@ public final class Checker {
 
     private void checkOne(byte[] rawPath, Inode inode) throws IOException {
         String path = Escape.text(rawPath);
-        inodes++;
+        if (inode.isDirectory() || inode.nlink() <= 1 || linked.add(inode.nid())) {
+            inodes++; // an inode with several names (hard links) counts once, as inspect and the kernel's inode numbers do
+        }
         try {
             image.xattrs().list(inode);
             if (inode.isSymlink()) {
