@@ -76,6 +76,14 @@ final class HelpLayout {
         }
     }
 
+    /** The usage line of {@code cl} ("Usage: csi-driver-erofs cat [-hV] ... IMAGE PATH"), wrapped as its help is. */
+    static String synopsis(CommandLine cl) {
+        CommandSpec spec = cl.getCommandSpec();
+        String heading = spec.usageMessage().synopsisHeading().replace("%n", "");
+        return wrap(cl.getHelp().fullSynopsis().stripTrailing(), width(System.getenv("COLUMNS")),
+                heading + spec.qualifiedName() + " ");
+    }
+
     /**
      * Wraps each line of {@code text} longer than {@code width} at spaces. A line starting with
      * {@code synopsis} (the usage line) continues under its first argument; a table row (indented

@@ -468,6 +468,23 @@ class CliIT {
         }
     }
 
+    /** A usage error: what is wrong, the usage line and where the help is (not the whole help), exit 2. */
+    @Test
+    void usageErrorsAreShort() throws Exception {
+        Run r = run(Map.of("COLUMNS", ""), "cat", SAMPLE.toString());
+        assertEquals(2, r.exit(), r.err());
+        assertEquals(List.of("csi-driver-erofs: Missing required parameter: 'PATH'",
+                "Usage: csi-driver-erofs cat [-hV] [--device=BLOB]... IMAGE PATH",
+                "See 'csi-driver-erofs cat --help' for more."), r.err().lines().toList());
+        Run typo = run("fsk", SAMPLE.toString());
+        assertEquals(2, typo.exit(), typo.err());
+        assertTrue(typo.err().startsWith("csi-driver-erofs: Unmatched arguments") && typo.err().contains("fsck"),
+                "names the command meant: " + typo.err());
+        Run odd = run("mount", SAMPLE.toString());
+        assertEquals(2, odd.exit(), odd.err());
+        assertTrue(odd.err().lines().count() <= 4 && odd.err().contains("Usage: csi-driver-erofs mount"), odd.err());
+    }
+
     /** --version prints the version wherever it is given, as picocli's standard options do. */
     @Test
     void versionAnywherePrintsTheVersion() throws Exception {
@@ -490,7 +507,7 @@ class CliIT {
             String[] args = command.isEmpty() ? new String[] {"--help"} : new String[] {command, "--help"};
             Run wide = run(Map.of("COLUMNS", "100000"), args);
             assertEquals(0, wide.exit(), wide.err());
-            for (int width : new int[] {55, 63, 80, 120}) {
+            for (int width : new int[] {40, 63, 80, 120}) {
                 Run r = run(Map.of("COLUMNS", Integer.toString(width)), args);
                 assertEquals(0, r.exit(), r.err());
                 assertHelpWrapped(r.text(), width, wide.text(), command + " at " + width);
