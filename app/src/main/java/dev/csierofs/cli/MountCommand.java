@@ -41,7 +41,7 @@ public class MountCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(arity = "2..*", paramLabel = "IMAGE DIR", description = "an EROFS image file and the existing empty directory "
+    @Parameters(arity = "1..*", paramLabel = "IMAGE DIR", description = "an EROFS image file and the existing empty directory "
             + "to mount it on (see --nonempty); repeat the pair to serve several images from this one process. IMAGE may be a comma-separated "
             + "stack of layers, lowest first (base.erofs,app.erofs), merged as overlayfs would merge them (whiteouts, opaque "
             + "directories) but inside this daemon")
@@ -107,7 +107,7 @@ public class MountCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (pairs.size() % 2 != 0) {
-            throw usage("expected IMAGE DIR pairs, got an odd number of arguments (" + pairs.size() + ")");
+            throw usage("expected IMAGE DIR pairs, but IMAGE " + pairs.getLast() + " has no DIR to mount it on");
         }
         if (graceSeconds < 0) {
             throw usage("--grace must be 0 or more seconds");

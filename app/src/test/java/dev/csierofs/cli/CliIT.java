@@ -482,7 +482,9 @@ class CliIT {
                 "names the command meant: " + typo.err());
         Run odd = run("mount", SAMPLE.toString());
         assertEquals(2, odd.exit(), odd.err());
-        assertTrue(odd.err().lines().count() <= 4 && odd.err().contains("Usage: csi-driver-erofs mount"), odd.err());
+        assertTrue(odd.err().startsWith("csi-driver-erofs: expected IMAGE DIR pairs, but IMAGE " + SAMPLE + " has no DIR"), odd.err());
+        assertTrue(odd.err().contains("\nUsage: csi-driver-erofs mount ") && !odd.err().contains("content store directory")
+                && odd.err().endsWith("See 'csi-driver-erofs mount --help' for more.\n"), odd.err());
     }
 
     /** --version prints the version wherever it is given, as picocli's standard options do. */
