@@ -103,22 +103,25 @@ final class HelpLayout {
                 out.append(line);
                 continue;
             }
-            int start;
+            // classified on the text as shown (picocli styles it with ANSI codes on a terminal)
+            String shown = plain(line);
+            int column; // where the text to wrap starts
             int indent;
-            Matcher row = ROW.matcher(line);
-            if (line.startsWith(synopsis)) {
-                start = synopsis.length();
-                indent = visible(synopsis);
+            Matcher row = ROW.matcher(shown);
+            if (shown.startsWith(synopsis)) {
+                column = synopsis.length();
+                indent = column;
             } else if (row.find()) {
-                start = row.end() - 1;
-                indent = visible(line.substring(0, start)) + 2;
+                column = row.end() - 1;
+                indent = column + 2;
             } else {
-                start = 0;
-                while (start < line.length() && line.charAt(start) == ' ') {
-                    start++;
+                column = 0;
+                while (column < shown.length() && shown.charAt(column) == ' ') {
+                    column++;
                 }
-                indent = start == 0 ? 0 : start + 2;
+                indent = column == 0 ? 0 : column + 2;
             }
+            int start = rawIndex(line, column);
             StringBuilder current = new StringBuilder(line.substring(0, start));
             int used = visible(current.toString());
             boolean empty = true;
@@ -147,8 +150,30 @@ final class HelpLayout {
         return out.toString();
     }
 
-    /** Columns {@code s} takes on a terminal: without picocli's ANSI styles. */
+    /** Columns {@code s} takes on a terminal: without picocli's ANSI styles (used when stdout is a terminal). */
     private static int visible(String s) {
-        return ANSI.matcher(s).replaceAll("").length();
+        return plain(s).length();
+    }
+
+    private static String plain(String s) {
+        return ANSI.matcher(s).replaceAll("");
+    }
+
+    /** The index in {@code s} after its first {@code columns} visible characters and the styles among them. */
+    private static int rawIndex(String s, int columns) {
+        Matcher style = ANSI.matcher(s);
+        int i = 0;
+        int seen = 0;
+        while (i < s.length()) {
+            if (style.region(i, s.length()).lookingAt()) {
+                i = style.end();
+            } else if (seen == columns) {
+                break;
+            } else {
+                i++;
+                seen++;
+            }
+        }
+        return i;
     }
 }

@@ -521,6 +521,27 @@ class CliIT {
                 "a path stays on one line");
     }
 
+    /** On a terminal picocli styles the help with ANSI codes; it wraps the same, at the terminal's width. */
+    @Test
+    void helpOnATerminalWrapsAtItsWidth() throws Exception {
+        String wide = run(Map.of("COLUMNS", "100000"), "mount", "--help").text();
+        // script(1) gives the command a pseudo-terminal, 70 columns wide (COLUMNS is not exported, as in a shell)
+        Process p = new ProcessBuilder("script", "-qec", "stty cols 70; unset COLUMNS; exec "
+                + ROOT.resolve("bin/csi-driver-erofs") + " mount --help", "/dev/null").redirectErrorStream(true).start();
+        p.getOutputStream().close();
+        String raw = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), raw);
+        assertTrue(raw.contains("\u001b["), "styled on a terminal");
+        String shown = raw.replaceAll("\u001b\\[[0-9;]*m", "").replace("\r", "").lines()
+                .filter(l -> !l.startsWith("csi-driver-erofs: recording")).collect(java.util.stream.Collectors.joining("\n"));
+        assertHelpWrapped(shown, 70, wide, "mount on a 70-column terminal");
+        assertTrue(shown.lines().anyMatch(l -> l.length() > 60), "uses the terminal's width:\n" + shown);
+        // the layout is kept: the usage line continues under its first option, a row's text in its column
+        String under = " ".repeat("Usage: csi-driver-erofs mount ".length());
+        assertTrue(shown.contains("\n" + under + "[--"), shown);
+        assertTrue(shown.contains("\n      --store=DIR           content store directory"), shown);
+    }
+
     private static void assertHelpWrapped(String help, int width, String unwrapped, String what) {
         for (String line : help.lines().toList()) {
             assertTrue(line.length() <= width || !line.strip().contains(" "), what + ": too long: " + line);
