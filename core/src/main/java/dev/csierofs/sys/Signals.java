@@ -21,9 +21,11 @@ public final class Signals {
 
     /**
      * Runs {@code action} on a JVM signal thread each time the signal {@code name} ("TERM",
-     * "INT") arrives, in place of the JVM's default. The action should return quickly.
+     * "INT") arrives, in place of the JVM's default. The action should return quickly. Returns
+     * false, changing nothing, where the JVM keeps the signal for itself (-Xrs). A signal ignored
+     * since the process started (SIGINT in a shell's background job) stays ignored.
      */
-    public static void handle(String name, Runnable action) {
+    public static boolean handle(String name, Runnable action) {
         try {
             Class<?> signal = Class.forName("sun.misc.Signal");
             Class<?> handler = Class.forName("sun.misc.SignalHandler");
@@ -32,8 +34,9 @@ public final class Signals {
             Object onSignal = MethodHandleProxies.asInterfaceInstance(handler, MethodHandles.dropArguments(run, 0, signal));
             Object which = lookup.findConstructor(signal, MethodType.methodType(void.class, String.class)).invoke(name);
             lookup.findStatic(signal, "handle", MethodType.methodType(handler, signal, handler)).invoke(which, onSignal);
+            return true;
         } catch (IllegalArgumentException e) {
-            throw e; // an unknown signal name, or one the JVM keeps for itself (e.g. with -Xrs)
+            return false; // a signal the JVM keeps for itself (-Xrs) or does not know
         } catch (Throwable e) {
             throw new IllegalStateException("cannot handle SIG" + name + " in this JVM: " + e, e);
         }
