@@ -5,9 +5,12 @@ import dev.csierofs.fs.ContentSharing;
 import dev.csierofs.fs.ImageFilesystem;
 import dev.csierofs.fuse.FuseSession;
 import dev.csierofs.fuse.InitNegotiation;
+import dev.csierofs.sys.Errno;
+import dev.csierofs.sys.FuseDevice;
 import dev.csierofs.sys.Libc;
 import dev.csierofs.sys.Mounts;
 import dev.csierofs.sys.Signals;
+import dev.csierofs.sys.SyscallException;
 import dev.csierofs.tools.Sizes;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -157,8 +160,18 @@ public class MountCommand implements Callable<Integer> {
             }
             for (int i = 0; i < checked.size(); i++) {
                 Pair pair = checked.get(i);
-                FuseSession session = FuseSession.mount(filesystems.get(i), pair.dir(), "erofs", sources.get(i), perMount,
-                        InitNegotiation.Options.defaults());
+                FuseSession session;
+                try {
+                    session = FuseSession.mount(filesystems.get(i), pair.dir(), "erofs", sources.get(i), perMount,
+                            InitNegotiation.Options.defaults());
+                } catch (SyscallException e) {
+                    if (e.call().equals("open") && e.subject().equals(FuseDevice.PATH)
+                            && (e.errno() == Errno.EACCES || e.errno() == Errno.EPERM)) {
+                        throw new IOException("cannot open " + FuseDevice.PATH + " (" + Libc.strerror(e.errno())
+                                + "): mount needs root, or CAP_SYS_ADMIN and read-write access to " + FuseDevice.PATH, e);
+                    }
+                    throw e;
+                }
                 served.add(new Served(pair.image(), pair.dir(), session));
                 report.add(String.format("mounted %s at %s; regular files: %s", pair.layers().size() == 1 ? pair.image()
                         : pair.layers().size() + " layers " + pair.image(), pair.dir(), filesystems.get(i).mode()));

@@ -162,6 +162,25 @@ class CliIT {
         assertEquals(want, got);
     }
 
+    /** Without root, mount says what it needs rather than naming a failed open(2). */
+    @Test
+    void mountWithoutRootSaysWhatItNeeds(@TempDir Path tmp) throws Exception {
+        String[] asNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+        Process probe = new ProcessBuilder(concat(asNobody, "test", "-x", ROOT.resolve("bin/csi-driver-erofs").toString(), "-a", "-r",
+                ROOT.resolve("app/target/quarkus-app/quarkus-run.jar").toString(), "-a", "!", "-w", "/dev/fuse")).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(probe.waitFor() == 0, "the checkout is not readable by user nobody here");
+        exec("chmod", "777", tmp.toString());
+        Path dir = Files.createDirectory(tmp.resolve("mnt"));
+        exec("chmod", "777", dir.toString());
+        Process p = new ProcessBuilder(concat(asNobody, ROOT.resolve("bin/csi-driver-erofs").toString(), "mount", "--store",
+                tmp.resolve("store").toString(), SAMPLE.toString(), dir.toString())).start();
+        p.getOutputStream().close();
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(1, p.waitFor(), err);
+        assertEquals(List.of("csi-driver-erofs: cannot open /dev/fuse (Permission denied): mount needs root, "
+                + "or CAP_SYS_ADMIN and read-write access to /dev/fuse"), err.lines().toList());
+    }
+
     /** path, type, mode, mtime, target, sha256: what an unprivileged extraction must still get right. */
     private static String contentFields(String line) {
         String[] f = line.split("\t");
