@@ -15,6 +15,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.epoll.EpollEventLoopGroup;
 import io.netty.channel.unix.DomainSocketAddress;
@@ -67,6 +68,9 @@ public final class CsiDriver implements AutoCloseable {
         channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(socket))
                 .eventLoopGroup(group)
                 .channelType(EpollDomainSocketChannel.class)
+                // grpc-java sets SO_KEEPALIVE on every connection, which a unix socket does not have (Netty
+                // then warns "Unknown channel option" per connection); a null value removes it
+                .withOption(ChannelOption.SO_KEEPALIVE, null)
                 .overrideAuthority("localhost") // grpc-java would send the socket path as :authority, which the server refuses
                 .usePlaintext()
                 .build();

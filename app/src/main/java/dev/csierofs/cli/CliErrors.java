@@ -4,11 +4,13 @@ import io.quarkus.picocli.runtime.PicocliCommandLineFactory;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Produces;
 import picocli.CommandLine;
+import picocli.CommandLine.UnmatchedArgumentException;
 
 import java.io.IOException;
 
 /**
- * Turns every failure into one line on stderr: "csi-driver-erofs: &lt;what went wrong&gt;".
+ * Turns every failure into one line on stderr: "csi-driver-erofs: &lt;what went wrong&gt;" (a usage
+ * error adds the command's usage line and where its help is).
  * A stack trace only appears with CSI_DRIVER_EROFS_DEBUG=1, for bug reports.
  */
 @ApplicationScoped
@@ -19,7 +21,9 @@ public class CliErrors {
 
     @Produces
     CommandLine commandLine(PicocliCommandLineFactory factory) {
-        return factory.create().setExecutionExceptionHandler((ex, cl, parsed) -> {
+        CommandLine top = factory.create();
+        HelpLayout.apply(top);
+        return top.setExecutionExceptionHandler((ex, cl, parsed) -> {
             if (isBrokenPipe(ex)) {
                 return EXIT_BROKEN_PIPE; // nothing to say: whoever read our output stopped reading, as it may
             }
@@ -28,6 +32,14 @@ public class CliErrors {
                 ex.printStackTrace(cl.getErr());
             }
             return EXIT_FAILURE;
+        }).setParameterExceptionHandler((ex, args) -> {
+            // what is wrong, the usage line and where the rest is, rather than the whole help
+            CommandLine cl = ex.getCommandLine();
+            cl.getErr().println("csi-driver-erofs: " + ex.getMessage());
+            UnmatchedArgumentException.printSuggestions(ex, cl.getErr());
+            cl.getErr().println(HelpLayout.synopsis(cl));
+            cl.getErr().println("See '" + cl.getCommandSpec().qualifiedName() + " --help' for more.");
+            return cl.getCommandSpec().exitCodeOnInvalidInput();
         });
     }
 

@@ -37,7 +37,7 @@ public class InspectCommand implements Callable<Integer> {
             row(out, "volume name", sb.volumeName().isEmpty() ? "-" : sb.volumeName());
             row(out, "block size", sb.blockSize() + " bytes");
             row(out, "blocks", Long.toString(sb.blocks()));
-            row(out, "inodes", Long.toString(sb.inos()));
+            row(out, "inodes", sb.inos() + " (superblock)");
             row(out, "root nid", nid(sb.rootNid()));
             row(out, "meta blkaddr", Long.toString(sb.metaBlkaddr()));
             row(out, "xattr blkaddr", Long.toString(sb.xattrBlkaddr()));
@@ -110,8 +110,9 @@ public class InspectCommand implements Callable<Integer> {
                 default -> c[5]++;
             }
         });
-        return String.format("%-18s %d directories, %d files (%d bytes), %d symlinks, %d devices, %d fifos, %d sockets, %d extra hard links",
-                "tree:", c[0], c[1], c[7], c[2], c[3], c[4], c[5], c[6]);
+        // inodes as fsck counts them and the kernel numbers them: an inode with several names once
+        return String.format("%-18s %d inodes: %d directories, %d files (%d bytes), %d symlinks, %d devices, %d fifos, %d sockets;"
+                + " %d extra hard links", "tree:", c[0] + c[1] + c[2] + c[3] + c[4] + c[5], c[0], c[1], c[7], c[2], c[3], c[4], c[5], c[6]);
     }
 
     private static void row(PrintStream out, String key, String value) {

@@ -5,21 +5,34 @@ import dev.csierofs.fs.ContentSharing;
 import dev.csierofs.fs.ImageFilesystem;
 import dev.csierofs.fuse.FuseSession;
 import dev.csierofs.fuse.InitNegotiation;
+import dev.csierofs.sys.Errno;
+import dev.csierofs.sys.FuseDevice;
+import dev.csierofs.sys.Libc;
+import dev.csierofs.sys.Mounts;
+import dev.csierofs.sys.Signals;
+import dev.csierofs.sys.SyscallException;
 import dev.csierofs.tools.Sizes;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.FileTime;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 @Command(name = "mount", mixinStandardHelpOptions = true, description = {
         "Serve images read-only through our FUSE daemon, one process for all of them, in the foreground, until every DIR is "
@@ -29,10 +42,10 @@ import java.util.concurrent.TimeUnit;
                 + "the daemon, shared by all its mounts."})
 public class MountCommand implements Callable<Integer> {
     @Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+    CommandSpec spec;
 
-    @Parameters(arity = "2..*", paramLabel = "IMAGE DIR", description = "an EROFS image file and the existing empty directory "
-            + "to mount it on; repeat the pair to serve several images from this one process. IMAGE may be a comma-separated "
+    @Parameters(arity = "1..*", paramLabel = "IMAGE DIR", description = "an EROFS image file and the existing empty directory "
+            + "to mount it on (see --nonempty); repeat the pair to serve several images from this one process. IMAGE may be a comma-separated "
             + "stack of layers, lowest first (base.erofs,app.erofs), merged as overlayfs would merge them (whiteouts, opaque "
             + "directories) but inside this daemon")
     List<String> pairs = new ArrayList<>();
@@ -73,17 +86,31 @@ public class MountCommand implements Callable<Integer> {
     @Option(names = "--stats", description = "print, at exit, how many FUSE requests of each kind were served and what sharing did")
     boolean stats;
 
+    @Option(names = "--nonempty", description = "allow a DIR that is not empty: the mount hides its content until "
+            + "unmounted (by default such a DIR is refused)")
+    boolean nonEmpty;
+
     private record Served(String image, Path dir, FuseSession session) {
     }
 
+    /** One IMAGE DIR pair, checked before anything is mounted. */
+    private record Pair(String image, List<Path> layers, Path dir) {
+    }
+
     private final List<Served> served = new ArrayList<>();
-    private final Map<Path, ErofsImage> opened = new java.util.LinkedHashMap<>();
+    private final Map<Path, ErofsImage> opened = new LinkedHashMap<>();
     private ContentSharing sharing;
+    /** Set by SIGINT/SIGTERM; guarded by this. */
+    private boolean stopRequested;
+    /** Whether every mount is up (a stop asked for earlier waits until then); guarded by this. */
+    private boolean serving;
+    /** The thread unmounting after a signal, once started; guarded by this. */
+    private Thread stopper;
 
     @Override
     public Integer call() throws Exception {
         if (pairs.size() % 2 != 0) {
-            throw usage("expected IMAGE DIR pairs, got an odd number of arguments (" + pairs.size() + ")");
+            throw usage("expected IMAGE DIR pairs, but IMAGE " + pairs.getLast() + " has no DIR to mount it on");
         }
         if (graceSeconds < 0) {
             throw usage("--grace must be 0 or more seconds");
@@ -106,72 +133,170 @@ public class MountCommand implements Callable<Integer> {
         if (perMount < 1) {
             throw usage("--threads must be at least 1");
         }
+        // everything that can be refused is refused before the first mount: no "mounted" line, then an error
+        List<Pair> checked = checkPairs(count);
+        // SIGINT and SIGTERM unmount and end the process with 0 (the JVM's default would exit 130 or 143)
+        Signals.handle("INT", this::requestStop);
+        Signals.handle("TERM", this::requestStop);
         ContentSharing.Options options = new ContentSharing.Options(!noPassthrough, limit, cache);
         Path storeDir = store != null ? store : defaultStore();
-        sharing = ContentSharing.withStore(storeDir, budget, options);
+        List<String> report = new ArrayList<>();
         try {
-            for (int i = 0; i < count; i++) {
-                String image = pairs.get(2 * i);
-                Path dir = Path.of(pairs.get(2 * i + 1));
-                List<Path> layers = new ArrayList<>();
-                for (String layer : image.split(",", -1)) {
-                    if (layer.isBlank()) {
-                        throw usage("'" + image + "' has an empty layer; a stack is LOWEST,...,TOP with no empty entries");
-                    }
-                    layers.add(Path.of(layer));
-                }
-                if (layers.size() > 1 && !devices.isEmpty()) {
-                    throw usage("--device applies to a single IMAGE, not to a stack of layers");
-                }
+            List<ImageFilesystem> filesystems = new ArrayList<>();
+            List<String> sources = new ArrayList<>();
+            for (Pair pair : checked) {
                 List<ErofsImage> images = new ArrayList<>();
                 List<String> keys = new ArrayList<>();
-                for (Path layer : layers) {
-                    ImageOptions.requireFile(layer, "image");
+                for (Path layer : pair.layers()) {
                     images.add(open(layer));
                     keys.add(ContentSharing.fileKey(layer));
                 }
-                for (Path d : devices) {
-                    ImageOptions.requireFile(d, "device");
+                if (sharing == null) {
+                    sharing = ContentSharing.withStore(storeDir, budget, options);
                 }
-                ImageFilesystem fs = ImageFilesystem.of(images, sharing, keys);
+                filesystems.add(ImageFilesystem.of(images, sharing, keys));
                 // the mount table shows the layers lowest first, joined by colons (its source field takes no commas)
-                String source = String.join(":", layers.stream().map(p -> p.toAbsolutePath().toString()).toList());
-                FuseSession session = FuseSession.mount(fs, dir, "erofs", source, perMount, InitNegotiation.Options.defaults());
-                served.add(new Served(image, dir, session));
-                System.err.printf("mounted %s at %s; regular files: %s%n", layers.size() == 1 ? image
-                        : layers.size() + " layers " + image, dir, fs.mode());
+                sources.add(String.join(":", pair.layers().stream().map(p -> p.toAbsolutePath().toString()).toList()));
+            }
+            for (int i = 0; i < checked.size(); i++) {
+                Pair pair = checked.get(i);
+                FuseSession session;
+                try {
+                    session = FuseSession.mount(filesystems.get(i), pair.dir(), "erofs", sources.get(i), perMount,
+                            InitNegotiation.Options.defaults());
+                } catch (SyscallException e) {
+                    if (e.call().equals("open") && e.subject().equals(FuseDevice.PATH)
+                            && (e.errno() == Errno.EACCES || e.errno() == Errno.EPERM)) {
+                        throw new IOException("cannot open " + FuseDevice.PATH + " (" + Libc.strerror(e.errno())
+                                + "): mount needs root, or CAP_SYS_ADMIN and read-write access to " + FuseDevice.PATH, e);
+                    }
+                    throw e;
+                }
+                served.add(new Served(pair.image(), pair.dir(), session));
+                report.add(String.format("mounted %s at %s; regular files: %s", pair.layers().size() == 1 ? pair.image()
+                        : pair.layers().size() + " layers " + pair.image(), pair.dir(), filesystems.get(i).mode()));
             }
         } catch (Exception e) {
-            stopAll(java.time.Duration.ZERO, false); // nothing half-done: what was mounted goes again
+            stopAll(Duration.ZERO, false); // nothing half-done: what was mounted goes again
             for (ErofsImage image : opened.values()) {
                 image.close();
             }
-            sharing.close();
+            if (sharing != null) {
+                sharing.close();
+            }
             throw e;
         }
-        Thread unmountOnSignal = new Thread(() -> {
-            stopAll(java.time.Duration.ofSeconds(graceSeconds), true);
+        // any other way the JVM ends (SIGHUP, a fatal error) still unmounts
+        Thread unmountOnExit = new Thread(() -> {
+            stopAll(Duration.ofSeconds(graceSeconds), true);
             finish();
         }, "unmount-on-exit");
-        Runtime.getRuntime().addShutdownHook(unmountOnSignal);
+        Runtime.getRuntime().addShutdownHook(unmountOnExit);
+        report.forEach(System.err::println);
         System.err.println("SIGINT or SIGTERM unmounts");
+        synchronized (this) {
+            serving = true;
+            if (stopRequested) {
+                startStopper();
+            }
+        }
         for (Served s : served) {
             while (!s.session().awaitStop(1, TimeUnit.HOURS)) {
                 // serve until each mount goes away
             }
         }
         try {
-            Runtime.getRuntime().removeShutdownHook(unmountOnSignal);
+            Runtime.getRuntime().removeShutdownHook(unmountOnExit);
         } catch (IllegalStateException shuttingDown) {
-            unmountOnSignal.join(); // a signal: the hook unmounts and reports
+            unmountOnExit.join(); // the hook unmounts and reports
             return 0;
         }
-        stopAll(java.time.Duration.ZERO, false); // all unmounted from outside (umount DIR)
-        for (Served s : served) {
-            System.err.println("unmounted " + s.dir());
+        Thread signalled;
+        synchronized (this) {
+            serving = false; // a signal from now on changes nothing
+            signalled = stopper;
+        }
+        if (signalled != null) {
+            signalled.join(); // it reports each mount as it goes
+        } else {
+            stopAll(Duration.ZERO, false); // all unmounted from outside (umount DIR)
+            for (Served s : served) {
+                System.err.println("unmounted " + s.dir());
+            }
         }
         finish();
         return 0;
+    }
+
+    /** On SIGINT/SIGTERM (a JVM signal thread): unmount everything, giving open files the grace period. */
+    private synchronized void requestStop() {
+        stopRequested = true;
+        if (serving && stopper == null) {
+            startStopper();
+        }
+    }
+
+    private void startStopper() {
+        stopper = Thread.ofPlatform().name("unmount-on-signal").start(() -> stopAll(Duration.ofSeconds(graceSeconds), true));
+    }
+
+    /**
+     * Checks every pair without touching anything: images and devices readable, each DIR an
+     * existing directory, empty (unless --nonempty), not given twice and without a mount of ours.
+     */
+    private List<Pair> checkPairs(int count) throws IOException {
+        List<Pair> checked = new ArrayList<>();
+        Map<Path, Path> dirs = new HashMap<>();
+        List<Mounts.Entry> mounts = Mounts.read();
+        for (int i = 0; i < count; i++) {
+            String image = pairs.get(2 * i);
+            Path dir = Path.of(pairs.get(2 * i + 1));
+            List<Path> layers = new ArrayList<>();
+            for (String layer : image.split(",", -1)) {
+                if (layer.isBlank()) {
+                    throw usage("'" + image + "' has an empty layer; a stack is LOWEST,...,TOP with no empty entries");
+                }
+                layers.add(Path.of(layer));
+            }
+            if (layers.size() > 1 && !devices.isEmpty()) {
+                throw usage("--device applies to a single IMAGE, not to a stack of layers");
+            }
+            for (Path layer : layers) {
+                ImageOptions.requireFile(layer, "image");
+            }
+            for (Path d : devices) {
+                ImageOptions.requireFile(d, "device");
+            }
+            if (!Files.exists(dir)) {
+                throw new IOException(dir + ": no such directory (create it first: mkdir " + dir + ")");
+            }
+            if (!Files.isDirectory(dir)) {
+                throw new IOException(dir + " is not a directory: mount onto an empty directory");
+            }
+            Path real = dir.toRealPath();
+            Path before = dirs.putIfAbsent(real, dir);
+            if (before != null) {
+                throw new IOException(dir + " is given twice" + (before.toString().equals(dir.toString()) ? "" : " (also as " + before + ")")
+                        + ": each IMAGE needs a directory of its own");
+            }
+            for (Mounts.Entry e : mounts) {
+                if (e.mountPoint().equals(real.toString()) && e.fsType().equals("fuse.erofs")) {
+                    throw new IOException(real + " already has a csi-driver-erofs mount of " + e.source()
+                            + ": unmount it first (csi-driver-erofs umount " + dir + ") or choose another directory");
+                }
+            }
+            if (!nonEmpty) {
+                try (Stream<Path> entries = Files.list(dir)) {
+                    Optional<Path> first = entries.findFirst();
+                    if (first.isPresent()) {
+                        throw new IOException(dir + " is not empty (it holds " + first.get().getFileName()
+                                + "), and mounting would hide its content: use an empty directory, or --nonempty to mount over it");
+                    }
+                }
+            }
+            checked.add(new Pair(image, layers, dir));
+        }
+        return checked;
     }
 
     /** The image at {@code file}: opened once per file for all the mounts and stacks of this process. */
@@ -179,18 +304,18 @@ public class MountCommand implements Callable<Integer> {
         Path real = file.toRealPath();
         ErofsImage shared = opened.get(real);
         if (shared == null) {
-            shared = ErofsImage.open(file, devices);
+            shared = ImageOptions.open(file, devices, true);
             opened.put(real, shared);
         }
         return shared;
     }
 
-    private picocli.CommandLine.ParameterException usage(String message) {
-        return new picocli.CommandLine.ParameterException(spec.commandLine(), message);
+    private ParameterException usage(String message) {
+        return new ParameterException(spec.commandLine(), message);
     }
 
     /** Detaches every mount at once, then gives files still open up to {@code grace} (all mounts in parallel). */
-    private void stopAll(java.time.Duration grace, boolean report) {
+    private void stopAll(Duration grace, boolean report) {
         List<Thread> stoppers = new ArrayList<>();
         for (Served s : served) {
             int open = s.session().openHandles();
@@ -229,7 +354,7 @@ public class MountCommand implements Callable<Integer> {
         if (stats) {
             for (Served s : served) {
                 System.err.println("requests served at " + s.dir() + ": " + s.session().requestCounts().entrySet().stream()
-                        .map(e -> e.getKey() + " " + e.getValue()).collect(java.util.stream.Collectors.joining(", ")));
+                        .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining(", ")));
             }
             System.err.println("sharing: " + sharing.stats().describe());
         }
@@ -244,7 +369,7 @@ public class MountCommand implements Callable<Integer> {
     }
 
     static Path defaultStore() {
-        if (dev.csierofs.sys.Libc.geteuid() == 0) {
+        if (Libc.geteuid() == 0) {
             return Path.of("/var/cache/csi-driver-erofs/store");
         }
         String xdg = System.getenv("XDG_CACHE_HOME");

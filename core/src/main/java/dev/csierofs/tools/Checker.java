@@ -69,6 +69,7 @@ public final class Checker {
     private final Map<Long, List<String>> otherNames = new HashMap<>();
     /** Files whose content failed, by nid, with the reason. */
     private final Map<Long, String> contentFailed = new ConcurrentHashMap<>();
+    private final Set<Long> linked = new HashSet<>();
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
     private final AtomicLong bytes = new AtomicLong();
     private final AtomicLong fingerprints = new AtomicLong();
@@ -116,7 +117,9 @@ public final class Checker {
 
     private void checkOne(byte[] rawPath, Inode inode) throws IOException {
         String path = Escape.text(rawPath);
-        inodes++;
+        if (inode.isDirectory() || inode.nlink() <= 1 || linked.add(inode.nid())) {
+            inodes++; // an inode with several names (hard links) counts once, as inspect and the kernel's inode numbers do
+        }
         try {
             for (Xattr x : image.xattrs().list(inode)) {
                 // what listxattr shows, getxattr must find: a damaged name or name filter hides it

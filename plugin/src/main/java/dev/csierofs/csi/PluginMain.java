@@ -1,5 +1,6 @@
 package dev.csierofs.csi;
 
+import dev.csierofs.sys.Signals;
 import io.quarkus.runtime.Quarkus;
 import io.quarkus.runtime.QuarkusApplication;
 import io.quarkus.runtime.annotations.QuarkusMain;
@@ -377,9 +378,9 @@ public class PluginMain implements QuarkusApplication {
                     + "driver name (lower-case DNS-style, at most 63 characters, e.g. erofs.csierofs.dev)");
             return 2;
         }
-        // SIGTERM is how kubelet stops a DaemonSet pod: an orderly stop that exits 0, where Quarkus's
-        // own handler (installed at start, so replaced here) would exit 143
-        sun.misc.Signal.handle(new sun.misc.Signal("TERM"), signal -> Quarkus.asyncExit(0));
+        // SIGTERM is how kubelet stops a DaemonSet pod: an orderly stop that exits 0, where the JVM's
+        // default handling would exit 143
+        Signals.handle("TERM", () -> Quarkus.asyncExit(0));
         Quarkus.waitForExit();
         return 0;
     }

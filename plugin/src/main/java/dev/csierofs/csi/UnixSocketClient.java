@@ -4,6 +4,7 @@ import dev.csierofs.csi.v1.IdentityGrpc;
 import dev.csierofs.csi.v1.NodeGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.epoll.EpollEventLoopGroup;
 import io.netty.channel.unix.DomainSocketAddress;
@@ -19,6 +20,9 @@ final class UnixSocketClient implements AutoCloseable {
         channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(socket))
                 .eventLoopGroup(group)
                 .channelType(EpollDomainSocketChannel.class)
+                // grpc-java sets SO_KEEPALIVE on every connection, which a unix socket does not have (Netty
+                // then warns "Unknown channel option" per connection); a null value removes it
+                .withOption(ChannelOption.SO_KEEPALIVE, null)
                 .overrideAuthority("localhost") // grpc-java sends the socket path otherwise, which the server refuses
                 .usePlaintext()
                 .build();
