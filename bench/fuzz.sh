@@ -67,7 +67,7 @@ for t in "${targets[@]}"; do
     -Djazzer.internal.arg.2=-print_final_stats=1 -Djazzer.internal.arg.3="${extra:--print_pcs=0}" >"$log" 2>&1 || true
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
-  written=$(grep -o 'Test unit written to [^ ]*' "$log" | sed 's/^Test unit written to //' || true)
+  written=$(grep -o 'Test unit written to [^ ]*' "$log" | sed 's/^Test unit written to //' | sort -u || true)
   crashes=$(grep -c '/crash-' <<<"$written" || true)
   hangs=$(grep -c '/timeout-\|/slow-unit-' <<<"$written" || true)
   ooms=$(grep -c '/oom-' <<<"$written" || true)
