@@ -137,7 +137,8 @@ public record VolumeSource(List<Layer> layers) {
 
     private static List<String> split(String value, String attr) throws InvalidVolumeException {
         List<String> parts = new ArrayList<>();
-        for (String p : value.split(",")) {
+        // -1: trailing empty entries count too, so "a," is refused and "," is not a volume of no layers
+        for (String p : value.split(",", -1)) {
             if (p.isBlank()) {
                 throw new InvalidVolumeException("'" + attr + "' has an empty entry: '" + value + "'");
             }

@@ -58,6 +58,10 @@ class VolumeSourceTest {
         assertTrue(refused(Map.of("image", "http://example.org/x.erofs", "digest", D), root).contains("only https://"));
         assertTrue(refused(Map.of("image", "x", "digest", "md5:00"), root).contains("not a digest"));
         assertTrue(refused(Map.of("layers", "a,,b"), root).contains("empty entry"));
+        // trailing empty entries too: String.split drops them unless asked not to (found by fuzzing)
+        assertTrue(refused(Map.of("layers", ",,"), root).contains("empty entry"));
+        assertTrue(refused(Map.of("layers", "a,"), root).contains("empty entry"));
+        assertTrue(refused(Map.of("image", "x.erofs", "devices", "b,"), root).contains("empty entry"));
         assertTrue(refused(Map.of("layers", "https://h/a,https://h/b", "digests", D), root).contains("1 entries for 2 layers"));
         assertTrue(refused(Map.of("layers", "a", "digest", D), root).contains("'digests'"));
         assertTrue(refused(Map.of("image", "x"), tmp.resolve("no-root")).contains("--image-root"));
