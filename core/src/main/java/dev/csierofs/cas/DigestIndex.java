@@ -39,10 +39,11 @@ public final class DigestIndex implements AutoCloseable {
      * such as a blob digest) under {@code dir}, creating it if absent.
      */
     public static DigestIndex open(Path dir, String imageKey) throws IOException {
-        Files.createDirectories(dir);
+        OwnerOnly.directory(dir);
         Digest name = Digest.of(Digest.sha256().digest(imageKey.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
         Path path = dir.resolve(name.hex() + ".idx");
-        FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        FileChannel ch = FileChannel.open(path, java.util.Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE), OwnerOnly.FILE_MODE);
         DigestIndex idx = new DigestIndex(path, ch);
         try {
             idx.load();
