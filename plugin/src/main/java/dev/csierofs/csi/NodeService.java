@@ -62,6 +62,8 @@ public class NodeService extends NodeGrpc.NodeImplBase {
             out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
         } catch (Volumes.ConflictException e) {
             out.onError(Status.ALREADY_EXISTS.withDescription(e.getMessage()).asRuntimeException());
+        } catch (dev.csierofs.volumes.NoSpaceException e) {
+            out.onError(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()).asRuntimeException());
         } catch (BlobFetchException e) {
             out.onError(statusOf(e).withDescription(e.getMessage()).asRuntimeException());
         } catch (Exception e) {

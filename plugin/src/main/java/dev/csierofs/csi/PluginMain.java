@@ -199,7 +199,7 @@ public class PluginMain implements QuarkusApplication {
 
     /** Refuses a state directory another plugin serves from (each would unmount the other's image mounts at start). */
     static void lockStateDir(Path stateDir) throws IOException {
-        Files.createDirectories(stateDir);
+        dev.csierofs.cas.OwnerOnly.directory(stateDir);
         Path lock = stateDir.resolve("plugin.lock");
         stateLock = holdLock(lock, "another plugin uses the state directory " + stateDir + " (it holds " + lock
                 + "); give each plugin its own --state-dir");
