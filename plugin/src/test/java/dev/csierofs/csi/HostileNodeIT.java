@@ -135,7 +135,8 @@ class HostileNodeIT {
             plugin.destroy();
             plugin.waitFor();
         }
-        List<Mounts.Entry> ours = Mounts.read().stream().filter(e -> e.mountPoint().startsWith(tmp.toRealPath().toString())).toList();
+        String under = tmp.toRealPath().toString();
+        List<Mounts.Entry> ours = Mounts.read().stream().filter(e -> e.mountPoint().startsWith(under)).toList();
         for (Mounts.Entry e : ours.reversed()) { // never leave mounts inside the temp dir, whatever failed
             new ProcessBuilder("umount", "-l", e.mountPoint()).inheritIO().start().waitFor();
         }
@@ -218,6 +219,9 @@ class HostileNodeIT {
                 }
                 String keySha = sha(key);
                 Path keyCopy = state.resolve("store/sha256").resolve(keySha.substring(0, 2)).resolve(keySha);
+                for (int i = 0; i < 100 && !Files.exists(keyCopy); i++) {
+                    Thread.sleep(100); // committed (renamed from tmp/) in the background
+                }
                 assertTrue(Files.exists(keyCopy), "the key is stored");
                 var direct = asNobody("cat", keyCopy.toString());
                 assertTrue(direct.getKey() != 0 && !direct.getValue().contains("PRIVATE"), "nobody read the store copy: " + direct);
@@ -239,11 +243,21 @@ class HostileNodeIT {
                 assertTrue(Files.readString(tmp.resolve("serve.log")).contains("because its disk is nearly full"),
                         Files.readString(tmp.resolve("serve.log")));
 
-                // filled again, nothing left to delete
+                // filled again, with every stored file in use: nothing left to delete
+                List<java.nio.channels.FileChannel> held = new ArrayList<>();
+                for (Path t : List.of(targets.get(0), targets.get(1))) {
+                    try (Stream<Path> files = Files.list(t)) {
+                        for (Path f : files.toList()) {
+                            held.add(java.nio.channels.FileChannel.open(f));
+                        }
+                    }
+                }
                 fill(disk, "filler-2");
-                fill(disk, "filler-3");
                 StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
                         () -> c.node().nodePublishVolume(publish("vol-3", targets.get(3), "two.erofs")));
+                for (var ch : held) {
+                    ch.close();
+                }
                 assertEquals(Status.Code.RESOURCE_EXHAUSTED, refused.getStatus().getCode(), refused.getStatus().toString());
                 String message = refused.getStatus().getDescription();
                 assertTrue(message.contains(state.toString()) && message.contains("bytes free"), message);
@@ -254,7 +268,6 @@ class HostileNodeIT {
                 // room again: publishes work
                 Files.delete(disk.resolve("filler-1"));
                 Files.delete(disk.resolve("filler-2"));
-                Files.delete(disk.resolve("filler-3"));
                 c.node().nodePublishVolume(publish("vol-3", targets.get(3), "two.erofs"));
                 assertEquals(two, hashes(targets.get(3)));
                 for (int i = 0; i < 4; i++) {
@@ -262,8 +275,7 @@ class HostileNodeIT {
                 }
             }
         } finally {
-            cleanUp(plugin, tmp);
-            run("umount", "-l", disk.toString());
+            cleanUp(plugin, tmp); // the tmpfs too
         }
     }
 
@@ -284,10 +296,18 @@ class HostileNodeIT {
             try (UnixSocketClient c = new UnixSocketClient(socket.toString())) {
                 c.node().nodePublishVolume(publish("vol-0", target, "one.erofs"));
             }
+            int port;
+            try (var free = new java.net.ServerSocket(0)) {
+                port = free.getLocalPort();
+            }
             assertEquals(one, hashes(target));
             plugin.destroyForcibly().waitFor();
             Path away = Files.move(tmp.resolve("images/one.erofs"), tmp.resolve("one.erofs.away"));
-            plugin = serve(tmp, state, socket);
+            plugin = serve(tmp, state, socket, "--metrics-port", Integer.toString(port));
+            String metrics = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://localhost:" + port + "/q/metrics")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+            assertTrue(metrics.contains("csi_erofs_volumes_unrecovered 1.0"), metrics);
             IOException unavailable = assertThrows(IOException.class, () -> {
                 try (Stream<Path> s = Files.list(target)) {
                     s.count();
