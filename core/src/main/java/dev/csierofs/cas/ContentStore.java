@@ -10,6 +10,7 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -18,12 +19,14 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -494,7 +497,7 @@ public final class ContentStore implements AutoCloseable {
         if (n != e.size || !got.equals(e.digest)) {
             throw new ContentMismatchException(p + " hashes to " + got + " (" + n + " bytes)");
         }
-        if (vd != null && !java.util.Arrays.equals(vd.digest(), measured)) {
+        if (vd != null && !Arrays.equals(vd.digest(), measured)) {
             throw new ContentMismatchException(p + ": its fs-verity digest is not the one of its content");
         }
         return FileState.of(p);
@@ -542,7 +545,7 @@ public final class ContentStore implements AutoCloseable {
     private void replace(Entry e, ContentWriter source) throws IOException {
         Path t = tmp.resolve(e.digest.hex() + "." + UUID.randomUUID());
         try {
-            try (FileChannel out = FileChannel.open(t, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+            try (FileChannel out = FileChannel.open(t, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
                     OwnerOnly.FILE_MODE)) {
                 Digest got = copy(source, e, out);
                 if (!got.equals(e.digest)) {
@@ -693,7 +696,7 @@ public final class ContentStore implements AutoCloseable {
         boolean kept = false;
         FileChannel out = null;
         try {
-            out = FileChannel.open(t, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), OwnerOnly.FILE_MODE);
+            out = FileChannel.open(t, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), OwnerOnly.FILE_MODE);
             MessageDigest md = Digest.sha256();
             VerityDigest vd = verity ? new VerityDigest() : null;
             long[] written = {0};
@@ -819,7 +822,7 @@ public final class ContentStore implements AutoCloseable {
             files.forEach(p -> closeQuietly(p.out()));
             return;
         }
-        java.util.Set<Path> dirs = new java.util.LinkedHashSet<>();
+        Set<Path> dirs = new java.util.LinkedHashSet<>();
         for (Pending p : files) {
             closeQuietly(p.out());
             if (verity && !sealed(p.entry())) {
@@ -862,7 +865,7 @@ public final class ContentStore implements AutoCloseable {
         try {
             synchronized (e) {
                 byte[] measured = enableVerity(e.tmpPath);
-                if (!java.util.Arrays.equals(measured, e.verityDigest)) {
+                if (!Arrays.equals(measured, e.verityDigest)) {
                     throw new ContentMismatchException(e.tmpPath + " changed between being written and sealed with fs-verity");
                 }
                 e.checked = FileState.of(e.tmpPath);
@@ -925,7 +928,7 @@ public final class ContentStore implements AutoCloseable {
     /** "N bytes free of M on the filesystem at X", for messages. */
     public String describeDisk() {
         try {
-            java.nio.file.FileStore fs = Files.getFileStore(root);
+            FileStore fs = Files.getFileStore(root);
             return fs.getUsableSpace() + " bytes free of " + fs.getTotalSpace() + " on " + fs;
         } catch (IOException e) {
             return "free space unknown: " + e.getMessage();

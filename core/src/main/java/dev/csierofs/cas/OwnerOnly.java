@@ -10,6 +10,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Collections;
 import java.util.EnumSet;
 import java.util.Set;
 import java.util.logging.Logger;
@@ -66,7 +67,7 @@ public final class OwnerOnly {
 
     private static void tighten(Path p, Set<PosixFilePermission> mode) throws IOException {
         Set<PosixFilePermission> now = Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS);
-        if (!java.util.Collections.disjoint(now, OTHERS)) {
+        if (!Collections.disjoint(now, OTHERS)) {
             Files.setPosixFilePermissions(p, mode);
         }
     }
@@ -80,7 +81,7 @@ public final class OwnerOnly {
      */
     public static int tightenTree(Path root) throws IOException {
         if (!Files.isDirectory(root)
-                || java.util.Collections.disjoint(Files.getPosixFilePermissions(root, LinkOption.NOFOLLOW_LINKS), OTHERS)) {
+                || Collections.disjoint(Files.getPosixFilePermissions(root, LinkOption.NOFOLLOW_LINKS), OTHERS)) {
             return 0;
         }
         Object dev = Files.getAttribute(root, "unix:dev");
@@ -123,7 +124,7 @@ public final class OwnerOnly {
 
     private static int change(Path p, Set<PosixFilePermission> mode) throws IOException {
         Set<PosixFilePermission> now = Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS);
-        if (java.util.Collections.disjoint(now, OTHERS)) {
+        if (Collections.disjoint(now, OTHERS)) {
             return 0;
         }
         Set<PosixFilePermission> keep = EnumSet.copyOf(now);

@@ -12,16 +12,24 @@ import dev.csierofs.sys.Mounts;
 import dev.csierofs.sys.SyscallException;
 
 import java.io.IOException;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongUnaryOperator;
 import java.util.logging.Logger;
 
 /**
@@ -51,10 +59,10 @@ public final class Volumes {
     /** Recorded targets a restart could not publish again, retried until they are (or are unpublished). */
     private final Map<Path, Unrecovered> unrecovered = new ConcurrentHashMap<>();
     /** Frees disk space on the state directory's disk (the content store's unused files); returns the bytes free after. */
-    private volatile java.util.function.LongUnaryOperator freeDisk = need -> 0;
+    private volatile LongUnaryOperator freeDisk = need -> 0;
 
     /** A recorded volume not published again after a restart: what to publish, why it failed, since when, how often tried. */
-    public record Unrecovered(String volumeId, Map<String, String> context, String reason, java.time.Instant since, int attempts) {
+    public record Unrecovered(String volumeId, Map<String, String> context, String reason, Instant since, int attempts) {
     }
 
     /**
@@ -71,7 +79,7 @@ public final class Volumes {
     }
 
     /** What frees disk space when a write in the state directory meets ENOSPC (the content store's {@link ContentStore#freeDisk}). */
-    public void onDiskFull(java.util.function.LongUnaryOperator freeDisk) {
+    public void onDiskFull(LongUnaryOperator freeDisk) {
         this.freeDisk = freeDisk;
     }
 
@@ -117,7 +125,7 @@ public final class Volumes {
                 ok.add(target);
             } catch (Exception e) {
                 failed.put(target, e.getMessage());
-                unrecovered.put(target, new Unrecovered(volumeId, Map.copyOf(context), e.getMessage(), java.time.Instant.now(), 1));
+                unrecovered.put(target, new Unrecovered(volumeId, Map.copyOf(context), e.getMessage(), Instant.now(), 1));
                 LOG.warning("could not publish " + volumeId + " at " + target + " again after a restart: " + e.getMessage()
                         + "; " + placeholder(target) + "; retrying every " + RETRY_SECONDS + " s");
             }
@@ -202,12 +210,12 @@ public final class Volumes {
         Path tmp = f.resolveSibling(f.getFileName() + ".tmp");
         try {
             Files.deleteIfExists(tmp);
-            try (var out = java.nio.channels.Channels.newOutputStream(java.nio.channels.FileChannel.open(tmp,
-                    java.util.Set.of(java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE),
+            try (var out = Channels.newOutputStream(FileChannel.open(tmp,
+                    Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
                     OwnerOnly.FILE_MODE))) {
                 r.store(out, "published by csi-driver-erofs");
             }
-            Files.move(tmp, f, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } finally {
             Files.deleteIfExists(tmp); // a failed write leaves nothing
         }
@@ -266,7 +274,7 @@ public final class Volumes {
 
     private static String describeDisk(Path dir) {
         try {
-            java.nio.file.FileStore fs = Files.getFileStore(dir);
+            FileStore fs = Files.getFileStore(dir);
             return fs.getUsableSpace() + " bytes free of " + fs.getTotalSpace();
         } catch (IOException e) {
             return "free space unknown";
