@@ -75,6 +75,10 @@ public final class ContentStore implements AutoCloseable {
 
     private final java.util.concurrent.LinkedBlockingQueue<Pending> pending = new java.util.concurrent.LinkedBlockingQueue<>();
     private final Thread committer = Thread.ofPlatform().daemon().name("cas-commit").unstarted(this::commitLoop);
+    /** How often files in use are looked at (without fs-verity): a change found restores them from their source. */
+    public static final int SWEEP_SECONDS = 10;
+    private final java.util.concurrent.ScheduledExecutorService sweeper = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+            r -> Thread.ofPlatform().daemon().name("cas-sweep").unstarted(r));
     private volatile boolean closing;
 
     private final AtomicLong hits = new AtomicLong();
@@ -100,6 +104,8 @@ public final class ContentStore implements AutoCloseable {
         FileState checked;
         /** With fs-verity: the digest the kernel must measure once it is enabled (computed while written). */
         byte[] verityDigest;
+        /** Where a damaged copy can be restored from (the last holder's image), or null. */
+        volatile ContentWriter source;
         /** Bumped when the file at the path is replaced by a new copy: backing files opened before name the old one. */
         int generation;
         long touchedMs;
@@ -185,6 +191,9 @@ public final class ContentStore implements AutoCloseable {
                     return false;
                 }
             }
+            if (source != null) {
+                entry.source = source;
+            }
             try {
                 check(entry, source);
                 return true;
@@ -192,6 +201,15 @@ public final class ContentStore implements AutoCloseable {
                 corrupt(entry, bad);
                 return false;
             }
+        }
+
+        /**
+         * Where the content can be read again (the holder's image), so that a damaged copy found
+         * by the periodic {@link #sweep} is restored while it is in use. Kept while any lease holds
+         * the file; it should not pin much memory (open the data lazily).
+         */
+        public void restoreFrom(ContentWriter source) {
+            entry.source = source;
         }
 
         /** Which copy of the content is at {@link #path()}: changes when a corrupt copy is replaced by a new file. */
@@ -255,6 +273,9 @@ public final class ContentStore implements AutoCloseable {
         LOG.info(s.guarantee());
         s.scan();
         s.committer.start();
+        if (!s.verity) { // with fs-verity the kernel checks every page read
+            s.sweeper.scheduleWithFixedDelay(s::sweep, SWEEP_SECONDS, SWEEP_SECONDS, TimeUnit.SECONDS);
+        }
         return s;
     }
 
@@ -973,6 +994,39 @@ public final class ContentStore implements AutoCloseable {
         return usable();
     }
 
+    /**
+     * Looks at every file in use that has a source to restore it from (one stat each; hashed
+     * only if its inode, size or change time moved): a damaged one is restored at once, so that
+     * processes reading it through files already open or mapped get the right bytes again within
+     * {@link #SWEEP_SECONDS} rather than at the next open. Runs every {@link #SWEEP_SECONDS}
+     * without fs-verity; returns how many were found damaged.
+     */
+    public int sweep() {
+        List<Entry> inUse = new ArrayList<>();
+        synchronized (this) {
+            for (Entry e : entries.values()) {
+                if (e.pins > 0 && e.committed && e.source != null) {
+                    inUse.add(e);
+                }
+            }
+        }
+        int damaged = 0;
+        for (Entry e : inUse) {
+            long before = corrupt.get();
+            try {
+                check(e, e.source);
+            } catch (ContentMismatchException | NoSuchFileException bad) {
+                corrupt(e, bad);
+            } catch (IOException | RuntimeException failed) {
+                LOG.warning("content store: checking " + e.digest + " in use: " + failed.getMessage());
+            }
+            if (corrupt.get() != before) {
+                damaged++;
+            }
+        }
+        return damaged;
+    }
+
     /** Makes room for and reserves {@code size} bytes; false if the files in use leave no room. */
     private synchronized boolean reserve(long size) {
         makeRoom(size);
@@ -1088,6 +1142,7 @@ public final class ContentStore implements AutoCloseable {
 
     @Override
     public void close() {
+        sweeper.shutdownNow();
         closing = true;
         pending.add(new Pending(null, null, null)); // wakes the committer for its last round
         try {

@@ -219,6 +219,19 @@ public final class ContentSharing implements AutoCloseable {
      * which hashes it (and stores it): it is served cached until a later first open.
      */
     Resolved resolve(ErofsImage image, String imageKey, Inode inode, FileData data, boolean wantLease) {
+        Resolved r = resolveOnce(image, imageKey, inode, data, wantLease);
+        if (r.lease() != null) {
+            r.lease().restoreFrom(restoreSource(image, inode));
+        }
+        return r;
+    }
+
+    /** Reads an inode's content from its image again, opening its data only when needed (a damaged store copy is rare). */
+    private static ContentStore.ContentWriter restoreSource(ErofsImage image, Inode inode) {
+        return sink -> stream(image.openData(inode), inode.size(), sink::write);
+    }
+
+    private Resolved resolveOnce(ErofsImage image, String imageKey, Inode inode, FileData data, boolean wantLease) {
         if (indexDir == null || inode.size() == 0) {
             return Resolved.NOTHING;
         }
@@ -381,7 +394,7 @@ public final class ContentSharing implements AutoCloseable {
      */
     boolean verify(ContentStore.Lease lease, ErofsImage image, Inode inode) {
         try {
-            return lease.verify(sink -> stream(image.openData(inode), inode.size(), sink::write));
+            return lease.verify(restoreSource(image, inode));
         } catch (IOException | RuntimeException e) {
             LOG.warning("checking the store file of " + inode.label() + ": " + e.getMessage());
             return false;

@@ -436,6 +436,19 @@ class ContentSharingTest {
             assertEquals(kernelA, hashes(a1.dir()), "the other mount too");
             assertEquals(common, HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(commonCopy))));
 
+            // damaged again while a file is open and nothing opens it: the sweep (every 10 s) restores it
+            try (var held = java.nio.channels.FileChannel.open(a2.dir().resolve("data/common.bin"))) {
+                try (var ch = java.nio.channels.FileChannel.open(commonCopy, java.nio.file.StandardOpenOption.WRITE)) {
+                    ch.write(java.nio.ByteBuffer.wrap("BAD!".getBytes(StandardCharsets.US_ASCII)), 2000);
+                }
+                assertEquals(1, sharing.store().sweep());
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4);
+                held.read(b, 2000);
+                byte[] expected = java.util.Arrays.copyOfRange(Files.readAllBytes(work.resolve("a/data/common.bin")), 2000, 2004);
+                assertEquals(HexFormat.of().formatHex(expected), HexFormat.of().formatHex(b.array()), "restored under the open file");
+                assertEquals(2, sharing.store().stats().repaired());
+            }
+
             // replaced by another file (a new inode), idle in both mounts: the next opens take a good new copy
             awaitTrue(() -> a1.session().openHandles() == 0 && a2.session().openHandles() == 0, "every RELEASE arrived");
             Path evil = tmp.resolve("evil");
@@ -446,7 +459,7 @@ class ContentSharingTest {
             dropCaches();
             assertEquals(kernelA, hashes(a1.dir()));
             assertEquals(kernelA, hashes(a2.dir()));
-            assertEquals(2, sharing.store().stats().corrupt());
+            assertEquals(3, sharing.store().stats().corrupt());
             assertEquals(lib, HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(libCopy))));
         }
     }
