@@ -7,6 +7,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Set;
 import java.util.logging.Logger;
 import java.util.zip.CRC32C;
 
@@ -39,10 +40,11 @@ public final class DigestIndex implements AutoCloseable {
      * such as a blob digest) under {@code dir}, creating it if absent.
      */
     public static DigestIndex open(Path dir, String imageKey) throws IOException {
-        Files.createDirectories(dir);
+        OwnerOnly.directory(dir);
         Digest name = Digest.of(Digest.sha256().digest(imageKey.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
         Path path = dir.resolve(name.hex() + ".idx");
-        FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        FileChannel ch = FileChannel.open(path, Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE), OwnerOnly.FILE_MODE);
         DigestIndex idx = new DigestIndex(path, ch);
         try {
             idx.load();

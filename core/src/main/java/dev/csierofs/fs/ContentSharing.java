@@ -4,6 +4,7 @@ import dev.csierofs.cas.ContentMismatchException;
 import dev.csierofs.cas.ContentStore;
 import dev.csierofs.cas.Digest;
 import dev.csierofs.cas.DigestIndex;
+import dev.csierofs.cas.OwnerOnly;
 import dev.csierofs.cas.PageCache;
 import dev.csierofs.cas.StoreFullException;
 import dev.csierofs.erofs.ContentDigest;
@@ -146,6 +147,8 @@ public final class ContentSharing implements AutoCloseable {
      * there, so the daemon's page cache is shared by content across images.
      */
     public static ContentSharing withStore(Path storeDir, long budgetBytes, Options options) throws IOException {
+        OwnerOnly.tightenTree(storeDir); // the digest indexes too
+        OwnerOnly.directory(storeDir);
         ContentStore store = options.passthrough() ? ContentStore.open(storeDir, budgetBytes) : null;
         return new ContentSharing(store, storeDir.resolve("index"), options);
     }
@@ -216,6 +219,19 @@ public final class ContentSharing implements AutoCloseable {
      * which hashes it (and stores it): it is served cached until a later first open.
      */
     Resolved resolve(ErofsImage image, String imageKey, Inode inode, FileData data, boolean wantLease) {
+        Resolved r = resolveOnce(image, imageKey, inode, data, wantLease);
+        if (r.lease() != null) {
+            r.lease().restoreFrom(restoreSource(image, inode));
+        }
+        return r;
+    }
+
+    /** Reads an inode's content from its image again, opening its data only when needed (a damaged store copy is rare). */
+    private static ContentStore.ContentWriter restoreSource(ErofsImage image, Inode inode) {
+        return sink -> stream(image.openData(inode), inode.size(), sink::write);
+    }
+
+    private Resolved resolveOnce(ErofsImage image, String imageKey, Inode inode, FileData data, boolean wantLease) {
         if (indexDir == null || inode.size() == 0) {
             return Resolved.NOTHING;
         }
@@ -225,7 +241,7 @@ public final class ContentSharing implements AutoCloseable {
             DigestIndex index = index(imageKey);
             known = index.get(inode.nid());
             if (known != null && lease) {
-                ContentStore.Lease l = store.acquire(known);
+                ContentStore.Lease l = store.acquire(known, source(data, inode.size()));
                 if (l != null) {
                     sharedBytes.addAndGet(l.size());
                     return new Resolved(known, l);
@@ -249,7 +265,7 @@ public final class ContentSharing implements AutoCloseable {
             if (!lease) {
                 return new Resolved(known, null);
             }
-            ContentStore.Lease l = store.acquire(known);
+            ContentStore.Lease l = store.acquire(known, source(data, inode.size()));
             if (l != null) {
                 sharedBytes.addAndGet(l.size());
                 return new Resolved(known, l);
@@ -383,6 +399,25 @@ public final class ContentSharing implements AutoCloseable {
             decoded(image, l.size());
         }
         image.dropPageCache();
+    }
+
+    /** The content of an inode from its image, to restore a corrupt store copy with. */
+    private static ContentStore.ContentWriter source(FileData data, long size) {
+        return sink -> stream(data, size, sink::write);
+    }
+
+    /**
+     * Before another open passes through to {@code lease}'s file: whether it still holds its
+     * content (see {@link ContentStore.Lease#verify}), restored from {@code image} if it was
+     * damaged. False: the lease is dead.
+     */
+    boolean verify(ContentStore.Lease lease, ErofsImage image, Inode inode) {
+        try {
+            return lease.verify(restoreSource(image, inode));
+        } catch (IOException | RuntimeException e) {
+            LOG.warning("checking the store file of " + inode.label() + ": " + e.getMessage());
+            return false;
+        }
     }
 
     private interface Chunks {

@@ -78,6 +78,8 @@ public final class ErofsFilesystem implements ImageFilesystem {
          * the file costs one OPEN round trip and no backing-file setup. Dropped when evicted from it.
          */
         boolean retained;
+        /** The {@link ContentStore.Lease#generation} of the store file the registered backing id was opened on. */
+        int backingGeneration;
     }
 
 
@@ -233,16 +235,23 @@ public final class ErofsFilesystem implements ImageFilesystem {
                     continue; // released meanwhile: start over with a fresh entry
                 }
                 boolean fresh = o.count == 0 && !o.retained;
-                if (fresh) {
-                    try {
+                try {
+                    if (fresh) {
                         firstOpen(o, nodeid, i);
-                    } catch (FuseError | RuntimeException e) {
+                    } else if (o.lease != null) {
+                        recheck(o, nodeid, i);
+                    }
+                } catch (FuseError | RuntimeException e) {
+                    if (o.count == 0) {
                         o.dead = true;
                         open.remove(nodeid, o);
-                        throw e;
                     }
+                    throw e;
                 }
                 if (o.lease != null) {
+                    if (o.count == 0 && !o.retained) {
+                        o.backingGeneration = o.lease.generation(); // the backing file is opened now
+                    }
                     int id;
                     try {
                         id = backingId(nodeid, o.lease);
@@ -283,6 +292,43 @@ public final class ErofsFilesystem implements ImageFilesystem {
                 sharing.cachedOpens.incrementAndGet();
                 return OpenOut.of(0, Protocol.FOPEN_KEEP_CACHE | Protocol.FOPEN_NOFLUSH);
             }
+        }
+    }
+
+    /**
+     * Before a passthrough inode that is open or idle gets one more open: its store file must
+     * still hold its content (hashed again if its inode, size or change time changed; restored
+     * from the image if damaged). An idle inode whose store file was replaced lets its backing
+     * file go and opens the new one; while other opens still read through the old one, this open
+     * fails with EIO rather than read bytes that were found wrong. Holds {@code o}'s lock.
+     */
+    private void recheck(OpenInode o, long nodeid, Inode i) throws FuseError {
+        boolean alive = sharing.verify(o.lease, image, i);
+        if (alive && o.backingGeneration == o.lease.generation()) {
+            return;
+        }
+        if (o.count > 0) {
+            throw new FuseError(Errno.EIO, "the store copy of " + i.label() + " was damaged and is being replaced; it opens "
+                    + "again once the files open on it are closed");
+        }
+        if (o.retained) {
+            PassthroughRegistry registry = passthrough;
+            if (registry != null) {
+                try {
+                    registry.release(nodeid); // the idle list's reference: the old backing file goes
+                } catch (SyscallException e) {
+                    LOG.warning("closing the backing file of node " + nodeid + ": " + e.getMessage());
+                }
+            }
+            o.retained = false;
+            sharing.idleInodes().forget(this, nodeid);
+        }
+        if (!alive) {
+            o.lease.close();
+            o.lease = null;
+            firstOpen(o, nodeid, i); // stores the content again, or serves it cached
+        } else if (o.data == null) {
+            o.data = openData(i);
         }
     }
 

@@ -51,6 +51,11 @@ final class IdleInodes {
         return out;
     }
 
+    /** Takes one inode off the list (it lets its backing file go by itself). */
+    synchronized void forget(ErofsFilesystem fs, long nodeid) {
+        lru.remove(new Key(fs, nodeid));
+    }
+
     /** Takes every idle inode of {@code fs} off the list (its mount is gone, or the store needs room). */
     synchronized List<Long> removeAll(ErofsFilesystem fs) {
         List<Long> out = new ArrayList<>();

@@ -193,6 +193,50 @@ class ContentStoreTest {
         }
     }
 
+    /**
+     * The budget (1 GiB) is far above a 2 MiB disk that something else fills: the store deletes
+     * its unused files to make room for a new one, keeps the ones in use, and refuses only when
+     * nothing it may delete would make room; every store file and directory is owner-only.
+     */
+    @Test
+    void aDiskFilledByOthersMakesTheStoreDeleteUnusedFilesFirst(@TempDir Path tmp) throws Exception {
+        Path small = Files.createDirectory(tmp.resolve("small"));
+        Process p = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", small.toString()).inheritIO().start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(p.waitFor() == 0, "cannot mount a tmpfs (needs root)");
+        try {
+            try (ContentStore s = ContentStore.open(small.resolve("store"), 1L << 30)) {
+                ContentStore.Lease inUse = put(s, content(20, 300_000));
+                put(s, content(21, 300_000)).close();
+                put(s, content(22, 300_000)).close();
+                s.flush();
+                try (var out = Files.newOutputStream(small.resolve("filler"))) {
+                    byte[] b = new byte[4096];
+                    while (true) {
+                        out.write(b);
+                    }
+                } catch (java.io.IOException full) {
+                    assertTrue(full.getMessage().contains("No space left"), full.getMessage());
+                }
+                put(s, content(23, 400_000)).close();
+                assertEquals(2, s.fileCount(), "the two unused files went, the one in use and the new one stay");
+                assertEquals(2, s.stats().evictions());
+                assertTrue(Files.exists(inUse.path()));
+                try (Stream<Path> all = Files.walk(small.resolve("store"))) {
+                    for (Path f : all.toList()) {
+                        assertEquals(Files.isDirectory(f) ? "rwx------" : "rw-------",
+                                java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(f)), f.toString());
+                    }
+                }
+                StoreFullException e = assertThrows(StoreFullException.class, () -> put(s, content(24, 800_000)));
+                assertTrue(e.getMessage().contains(small.resolve("store").toString()) && e.getMessage().contains("bytes free"),
+                        e.getMessage());
+                inUse.close();
+            }
+        } finally {
+            new ProcessBuilder("umount", small.toString()).inheritIO().start().waitFor();
+        }
+    }
+
     @Test
     void aFullDiskIsReportedAsFullAndLeavesNothing(@TempDir Path tmp) throws Exception {
         Path small = Files.createDirectory(tmp.resolve("small"));
@@ -201,7 +245,7 @@ class ContentStoreTest {
         try {
             try (ContentStore s = ContentStore.open(small, 1L << 30)) {
                 StoreFullException e = assertThrows(StoreFullException.class, () -> put(s, content(12, 1 << 20)));
-                assertTrue(e.getMessage().contains("disk is full"), e.getMessage());
+                assertTrue(e.getMessage().contains("do not fit on its disk") && e.getMessage().contains("bytes free"), e.getMessage());
                 assertEquals(0, s.sizeBytes());
                 try (Stream<Path> left = Files.walk(small)) {
                     assertEquals(0, left.filter(Files::isRegularFile).count(), "the partial file is removed");

@@ -313,10 +313,154 @@ class ContentSharingTest {
              Mounted a = mount(sharing, imageA, tmp.resolve("a"))) {
             List<String> log = logged(() -> assertEquals(kernelA, hashes(a.dir()), "served bytes are the image's, not the corrupt copies"));
             assertEquals(2, sharing.store().stats().corrupt(), String.join("\n", log));
-            assertTrue(log.stream().anyMatch(l -> l.contains(common) && l.contains("written again")), String.join("\n", log));
+            assertTrue(log.stream().anyMatch(l -> l.contains(common) && (l.contains("written again") || l.contains("replaced by a new copy"))), String.join("\n", log));
             sharing.store().flush();
             assertEquals(common, HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(commonFile))), "re-materialized");
             assertEquals(lib, HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(libFile))), "re-materialized");
+        }
+    }
+
+    /** Reads {@code p} as user nobody; returns its exit status and output. */
+    private static ProcessResult asNobody(String... cmd) throws Exception {
+        List<String> full = new ArrayList<>(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"));
+        full.addAll(List.of(cmd));
+        Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
+        byte[] out = p.getInputStream().readAllBytes();
+        return new ProcessResult(p.waitFor(), out);
+    }
+
+    private record ProcessResult(int status, byte[] out) {
+        String text() {
+            return new String(out, StandardCharsets.ISO_8859_1);
+        }
+    }
+
+    private static String mode(Path p) throws IOException {
+        return java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p,
+                java.nio.file.LinkOption.NOFOLLOW_LINKS));
+    }
+
+    /**
+     * The store holds every image's files whatever their mode in the image: another user of the
+     * host must not read them there, while the mount still serves each file as its own mode says
+     * (through passthrough: the kernel reads the 0600 store file with the daemon's credentials).
+     */
+    @Test
+    void storeFilesAreOwnerOnlyAndAnotherUserReadsOnlyWhatTheMountAllows(@TempDir Path tmp) throws Exception {
+        Path src = tmp.resolve("src");
+        write(src.resolve("secret.key"), "-----BEGIN PRIVATE KEY----- not for nobody\n".getBytes(StandardCharsets.UTF_8));
+        write(src.resolve("public.txt"), random(7, 200_000));
+        Files.setPosixFilePermissions(src.resolve("secret.key"), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        Files.setPosixFilePermissions(src.resolve("public.txt"), java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        Path image = tmp.resolve("modes.erofs");
+        run("mkfs.erofs", "--quiet", image.toString(), src.toString());
+        Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x")); // nobody reaches the mount
+        // a store left by an older version, with the default umask's modes
+        Path storeDir = tmp.resolve("store");
+        Path old = Files.createDirectories(storeDir.resolve("index"));
+        Files.writeString(old.resolve("left.idx"), "");
+        for (Path p : List.of(storeDir, old)) {
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+        Files.setPosixFilePermissions(old.resolve("left.idx"), java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        String secret = HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(src.resolve("secret.key"))));
+        String open = HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(src.resolve("public.txt"))));
+        try (ContentSharing sharing = ContentSharing.withStore(storeDir, 1L << 30, options());
+             Mounted m = mount(sharing, image, tmp.resolve("m"))) {
+            assertEquals(secret, HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(m.dir().resolve("secret.key")))));
+            assertEquals(open, HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(m.dir().resolve("public.txt")))));
+            sharing.awaitBackground();
+            Path secretCopy = storeDir.resolve("sha256").resolve(secret.substring(0, 2)).resolve(secret);
+            Path openCopy = storeDir.resolve("sha256").resolve(open.substring(0, 2)).resolve(open);
+            for (Path d : List.of(storeDir, storeDir.resolve("sha256"), secretCopy.getParent(), storeDir.resolve("tmp"),
+                    storeDir.resolve("index"))) {
+                assertEquals("rwx------", mode(d), d.toString());
+            }
+            for (Path f : List.of(secretCopy, openCopy, old.resolve("left.idx"))) {
+                assertEquals("rw-------", mode(f), f.toString());
+            }
+            try (Stream<Path> idx = Files.list(storeDir.resolve("index"))) {
+                for (Path f : idx.toList()) {
+                    assertEquals("rw-------", mode(f), f.toString());
+                }
+            }
+            ProcessResult direct = asNobody("cat", secretCopy.toString());
+            assertTrue(direct.status() != 0 && !direct.text().contains("PRIVATE KEY"), "nobody read the store copy: " + direct.text());
+            ProcessResult viaMount = asNobody("cat", m.dir().resolve("secret.key").toString());
+            assertTrue(viaMount.status() != 0 && viaMount.text().contains("Permission denied"), viaMount.text());
+            // what the image lets everyone read, nobody reads through passthrough from the 0600 store copy
+            dropCaches();
+            long reads = m.reads();
+            ProcessResult allowed = asNobody("sha256sum", m.dir().resolve("public.txt").toString());
+            assertEquals(0, allowed.status(), allowed.text());
+            assertTrue(allowed.text().startsWith(open), allowed.text());
+            assertEquals(reads, m.reads(), "served by passthrough, not by the daemon");
+        }
+    }
+
+    /**
+     * Four bytes of a store file overwritten while two mounts use it (one file held open): the
+     * next open through either mount finds it changed (its change time moved), counts it corrupt
+     * and restores it in place from the image, so that the file already open reads the right
+     * bytes again as well; a store file replaced by another inode is replaced for every mount.
+     */
+    @Test
+    void aStoreFileDamagedWhileMountedIsRestoredForEveryMount(@TempDir Path tmp) throws Exception {
+        Map<String, String> kernelA = kernelView(imageA, tmp.resolve("ka"));
+        String common = kernelA.get("data/common.bin");
+        String lib = kernelA.get("lib/libz.so.1");
+        Path storeDir = tmp.resolve("store");
+        try (ContentSharing sharing = ContentSharing.withStore(storeDir, 1L << 30, options());
+             Mounted a1 = mount(sharing, imageA, tmp.resolve("a1"));
+             Mounted a2 = mount(sharing, imageA, tmp.resolve("a2"))) {
+            assertFalse(sharing.store().verity(), "this test is about a store without fs-verity");
+            assertEquals(kernelA, hashes(a1.dir()));
+            assertEquals(kernelA, hashes(a2.dir()));
+            sharing.awaitBackground();
+            Path commonCopy = storeDir.resolve("sha256").resolve(common.substring(0, 2)).resolve(common);
+            Path libCopy = storeDir.resolve("sha256").resolve(lib.substring(0, 2)).resolve(lib);
+            try (var held = java.nio.channels.FileChannel.open(a1.dir().resolve("data/common.bin"))) {
+                try (var ch = java.nio.channels.FileChannel.open(commonCopy, java.nio.file.StandardOpenOption.WRITE)) {
+                    ch.write(java.nio.ByteBuffer.wrap("EVIL".getBytes(StandardCharsets.US_ASCII)), 1000);
+                }
+                dropCaches();
+                List<String> log = logged(() -> assertEquals(kernelA, hashes(a2.dir()), "a new open reads the image's bytes"));
+                assertEquals(1, sharing.store().stats().corrupt(), String.join("\n", log));
+                assertEquals(1, sharing.store().stats().repaired(), String.join("\n", log));
+                assertTrue(log.stream().anyMatch(l -> l.contains(common) && l.contains("restored in place")), String.join("\n", log));
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8);
+                held.read(b, 998);
+                byte[] expected = java.util.Arrays.copyOfRange(Files.readAllBytes(work.resolve("a/data/common.bin")), 998, 1006);
+                assertEquals(HexFormat.of().formatHex(expected), HexFormat.of().formatHex(b.array()), "the file open all along");
+            }
+            assertEquals(kernelA, hashes(a1.dir()), "the other mount too");
+            assertEquals(common, HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(commonCopy))));
+
+            // damaged again while a file is open and nothing opens it: the sweep (every 10 s) restores it
+            try (var held = java.nio.channels.FileChannel.open(a2.dir().resolve("data/common.bin"))) {
+                try (var ch = java.nio.channels.FileChannel.open(commonCopy, java.nio.file.StandardOpenOption.WRITE)) {
+                    ch.write(java.nio.ByteBuffer.wrap("BAD!".getBytes(StandardCharsets.US_ASCII)), 2000);
+                }
+                assertEquals(1, sharing.store().sweep());
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4);
+                held.read(b, 2000);
+                byte[] expected = java.util.Arrays.copyOfRange(Files.readAllBytes(work.resolve("a/data/common.bin")), 2000, 2004);
+                assertEquals(HexFormat.of().formatHex(expected), HexFormat.of().formatHex(b.array()), "restored under the open file");
+                assertEquals(2, sharing.store().stats().repaired());
+            }
+
+            // replaced by another file (a new inode), idle in both mounts: the next opens take a good new copy
+            awaitTrue(() -> a1.session().openHandles() == 0 && a2.session().openHandles() == 0, "every RELEASE arrived");
+            Path evil = tmp.resolve("evil");
+            byte[] bad = Files.readAllBytes(libCopy);
+            bad[5] ^= 0x55;
+            Files.write(evil, bad);
+            Files.move(evil, libCopy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            dropCaches();
+            assertEquals(kernelA, hashes(a1.dir()));
+            assertEquals(kernelA, hashes(a2.dir()));
+            assertEquals(3, sharing.store().stats().corrupt());
+            assertEquals(lib, HexFormat.of().formatHex(Digest.sha256().digest(Files.readAllBytes(libCopy))));
         }
     }
 
@@ -353,6 +497,7 @@ class ContentSharingTest {
                 assertEquals(kernelA, hashes(a.dir()));
             });
             assertTrue(log.stream().anyMatch(l -> l.contains("disk is full")), String.join("\n", log));
+            assertTrue(sharing.store().stats().full() > 0);
             ContentSharing.Stats st = sharing.stats();
             assertTrue(st.passthroughOpens() > 0 && st.cachedOpens() > 0, "small files still pass through: " + st.describe());
         } finally {

@@ -152,8 +152,8 @@ public final class BlobStore implements AutoCloseable {
             throw new IllegalArgumentException("blob budget must be 0 or more bytes, got " + budgetBytes);
         }
         BlobStore s = new BlobStore(root, budgetBytes, fetcher);
-        Files.createDirectories(s.files);
-        Files.createDirectories(s.tmp);
+        dev.csierofs.cas.OwnerOnly.directory(s.files);
+        dev.csierofs.cas.OwnerOnly.directory(s.tmp);
         int partial = 0;
         try (DirectoryStream<Path> left = Files.newDirectoryStream(s.tmp)) {
             for (Path p : left) {
@@ -370,7 +370,8 @@ public final class BlobStore implements AutoCloseable {
         String shown = HttpsFetcher.withoutQuery(url); // presigned URLs carry credentials in the query
         LOG.info("downloading " + shown + " (" + digest + ")");
         try (HttpsFetcher.Response body = fetcher.get(url);
-             FileChannel out = FileChannel.open(part, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+             FileChannel out = FileChannel.open(part, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                     dev.csierofs.cas.OwnerOnly.FILE_MODE)) {
             long length = body.length();
             java.nio.file.FileStore disk = Files.getFileStore(tmp);
             long usable = disk.getUsableSpace();

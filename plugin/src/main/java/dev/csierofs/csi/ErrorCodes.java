@@ -2,6 +2,7 @@ package dev.csierofs.csi;
 
 import dev.csierofs.blobs.BlobFetchException;
 import dev.csierofs.volumes.InvalidVolumeException;
+import dev.csierofs.volumes.NoSpaceException;
 import dev.csierofs.volumes.TargetException;
 import dev.csierofs.volumes.Volumes;
 import io.grpc.Status;
@@ -39,6 +40,7 @@ final class ErrorCodes {
             case Volumes.ConflictException x -> Status.ALREADY_EXISTS.withDescription(x.getMessage());
             case Volumes.NotPublishedException x -> Status.NOT_FOUND.withDescription(x.getMessage());
             case TargetException x -> Status.FAILED_PRECONDITION.withDescription(x.getMessage());
+            case NoSpaceException x -> Status.RESOURCE_EXHAUSTED.withDescription(x.getMessage());
             case BlobFetchException x -> of(x).withDescription(x.getMessage());
             default -> {
                 LOG.log(Level.SEVERE, what + " failed unexpectedly", e); // the stack trace, for the report

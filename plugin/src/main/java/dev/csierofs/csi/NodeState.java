@@ -39,6 +39,10 @@ public class NodeState {
                 throw new UncheckedIOException(e.getMessage(), e);
             }
             try {
+                // the store holds every image's files whatever their mode, the records hold volume attributes:
+                // owner-only, also what an older version left with the default umask
+                dev.csierofs.cas.OwnerOnly.tightenTree(config.stateDir());
+                dev.csierofs.cas.OwnerOnly.directory(config.stateDir());
                 sharing = ContentSharing.withStore(config.stateDir().resolve("store"), config.storeBudget(),
                         new ContentSharing.Options(true, ContentSharing.Options.DEFAULT_SYNC_LIMIT, config.pageCache()));
                 mounts = new ImageMounts(config.stateDir().resolve("mounts"), sharing, config.unmountGrace());
@@ -46,6 +50,10 @@ public class NodeState {
                         HttpsFetcher.CONNECT_TIMEOUT, HttpsFetcher.STALL_TIMEOUT));
                 volumes = new Volumes(config.imageRoot(), mounts, blobs, config.stateDir().resolve("volumes"),
                         new TargetPaths(config.kubeletDir()));
+                if (sharing.store() != null) {
+                    var store = sharing.store();
+                    volumes.onDiskFull(store::freeDisk);
+                }
                 registerGauges();
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot set up the state directory " + config.stateDir(), e);
@@ -63,6 +71,9 @@ public class NodeState {
      */
     private void registerGauges() {
         gauge("csi_erofs_volumes_published", volumes, v -> v.published().size());
+        meters.add(io.micrometer.core.instrument.Gauge.builder("csi_erofs_volumes_unrecovered", volumes, v -> v.unrecovered().size())
+                .description("recorded volumes a restart could not publish again (retried; NodeGetVolumeStats says why)")
+                .register(registry));
         gauge("csi_erofs_image_mounts", mounts, ImageMounts::count);
         gauge("csi_erofs_opens_passthrough", sharing, s -> s.stats().passthroughOpens());
         gauge("csi_erofs_opens_cached", sharing, s -> s.stats().cachedOpens());
@@ -91,6 +102,9 @@ public class NodeState {
             gauge("csi_erofs_store_misses", store, x -> x.stats().misses());
             gauge("csi_erofs_store_materialized_bytes", store, x -> x.stats().materializedBytes());
             gauge("csi_erofs_store_corrupt_files", store, x -> x.stats().corrupt());
+            gauge("csi_erofs_store_repaired_files", store, x -> x.stats().repaired());
+            gauge("csi_erofs_store_full", store, x -> x.stats().full());
+            gauge("csi_erofs_store_verity", store, x -> x.verity() ? 1 : 0);
         }
     }
 
@@ -132,7 +146,23 @@ public class NodeState {
         } catch (IOException | RuntimeException e) {
             java.util.logging.Logger.getLogger(NodeState.class.getName()).severe("recovering volume state failed: " + e.getMessage());
         }
+        retries.scheduleWithFixedDelay(this::retryUnrecovered, Volumes.RETRY_SECONDS, Volumes.RETRY_SECONDS,
+                java.util.concurrent.TimeUnit.SECONDS);
         ready = true;
+    }
+
+    /** Publishes again, in the background, what the start-up recovery could not. */
+    private final java.util.concurrent.ScheduledExecutorService retries = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+            r -> Thread.ofPlatform().daemon().name("recovery-retry").unstarted(r));
+
+    private void retryUnrecovered() {
+        try {
+            if (!volumes().unrecovered().isEmpty()) {
+                volumes().retryUnrecovered();
+            }
+        } catch (RuntimeException e) {
+            java.util.logging.Logger.getLogger(NodeState.class.getName()).warning("retrying recovery: " + e.getMessage());
+        }
     }
 
     /** Whether the start-up recovery has run. */
@@ -157,6 +187,7 @@ public class NodeState {
 
     @PreDestroy
     synchronized void close() {
+        retries.shutdownNow();
         // the image mounts end with this process (their FUSE connections do); the volume records
         // stay, so the next process publishes the targets again (keeping them readable across the
         // restart itself, by handing the /dev/fuse fds over, is a later step)

@@ -1,5 +1,6 @@
 package dev.csierofs.csi;
 
+import dev.csierofs.cas.OwnerOnly;
 import dev.csierofs.sys.Signals;
 import io.quarkus.runtime.Quarkus;
 import io.quarkus.runtime.QuarkusApplication;
@@ -228,7 +229,7 @@ public class PluginMain implements QuarkusApplication {
     /** Refuses a state directory another plugin serves from (each would unmount the other's image mounts at start). */
     static void lockStateDir(Path stateDir) throws IOException {
         Path made = firstMissing(stateDir);
-        Files.createDirectories(stateDir);
+        OwnerOnly.directory(stateDir);
         Path lock = stateDir.resolve("plugin.lock");
         stateLock = HeldLock.take(lock, made, "another plugin uses the state directory " + stateDir + " (it holds " + lock
                 + "); give each plugin its own --state-dir");

@@ -1,24 +1,36 @@
 package dev.csierofs.volumes;
 
 import dev.csierofs.blobs.BlobStore;
+import dev.csierofs.cas.ContentStore;
+import dev.csierofs.cas.OwnerOnly;
 import dev.csierofs.mounts.ImageMounts;
 import dev.csierofs.sys.Errno;
+import dev.csierofs.sys.FuseDevice;
+import dev.csierofs.sys.FuseMount;
 import dev.csierofs.sys.Libc;
 import dev.csierofs.sys.Mounts;
 import dev.csierofs.sys.SyscallException;
 
 import java.io.IOException;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongUnaryOperator;
 import java.util.logging.Logger;
 
 /**
@@ -53,6 +65,14 @@ public final class Volumes {
     private final TargetPaths targets;
     private final Map<Path, Published> byTarget = new ConcurrentHashMap<>();
     private final Map<Path, Object> locks = new ConcurrentHashMap<>();
+    /** Recorded targets a restart could not publish again, retried until they are (or are unpublished). */
+    private final Map<Path, Unrecovered> unrecovered = new ConcurrentHashMap<>();
+    /** Frees disk space on the state directory's disk (the content store's unused files); returns the bytes free after. */
+    private volatile LongUnaryOperator freeDisk = need -> 0;
+
+    /** A recorded volume not published again after a restart: what to publish, why it failed, since when, how often tried. */
+    public record Unrecovered(String volumeId, Map<String, String> context, String reason, Instant since, int attempts) {
+    }
 
     /**
      * {@code records}: a directory with one small file per published target (volume id, target,
@@ -70,7 +90,12 @@ public final class Volumes {
         this.imageRoot = imageRoot;
         this.mounts = mounts;
         this.blobs = blobs;
-        this.records = Files.createDirectories(records);
+        this.records = OwnerOnly.directory(records);
+    }
+
+    /** What frees disk space when a write in the state directory meets ENOSPC (the content store's {@link ContentStore#freeDisk}). */
+    public void onDiskFull(LongUnaryOperator freeDisk) {
+        this.freeDisk = freeDisk;
     }
 
     /** What a restart found: targets published again, and those that could not be (with why). */
@@ -124,10 +149,75 @@ public final class Volumes {
                 }
             } catch (Exception e) {
                 failed.put(target, e.getMessage());
-                LOG.warning("could not publish " + volumeId + " at " + target + " again after a restart: " + e.getMessage());
+                unrecovered.put(target, new Unrecovered(volumeId, Map.copyOf(context), e.getMessage(), Instant.now(), 1));
+                LOG.warning("could not publish " + volumeId + " at " + target + " again after a restart: " + e.getMessage()
+                        + "; " + placeholder(target) + "; retrying every " + RETRY_SECONDS + " s");
             }
         }
         return new Recovery(ok, failed);
+    }
+
+    /** How often {@link #retryUnrecovered} is meant to run. */
+    public static final int RETRY_SECONDS = 10;
+
+    /**
+     * While a recorded volume cannot be published again, its target must not look like an empty,
+     * healthy volume (a container started on it would run on nothing): it gets a FUSE mount
+     * whose connection is aborted at once, so every access fails with ENOTCONN ("Transport
+     * endpoint is not connected"), as a plugin mount whose daemon died does. It is ours
+     * (fuse.erofs, source "unavailable"): publishing or unpublishing the target removes it.
+     */
+    private String placeholder(Path target) {
+        synchronized (lock(target)) {
+            try {
+                if (!Files.isDirectory(target)) {
+                    Files.createDirectories(target);
+                }
+                if (top(target) != null) {
+                    return "its target has a mount that is not ours on it; left as it is";
+                }
+                try (var dir = Files.list(target)) {
+                    if (dir.findAny().isPresent()) {
+                        return "its target is not empty; left as it is";
+                    }
+                }
+                try (FuseDevice dev = FuseDevice.open()) {
+                    FuseMount.mount(dev, target, "erofs", "unavailable");
+                } // the fd closes unanswered: the kernel aborts the connection
+                return "its target fails every access with ENOTCONN meanwhile";
+            } catch (IOException | RuntimeException e) {
+                return "its target could not be marked unavailable (" + e.getMessage() + ")";
+            }
+        }
+    }
+
+    /**
+     * Tries again to publish what a restart could not (run every {@link #RETRY_SECONDS} s);
+     * returns how many are still not published.
+     */
+    public int retryUnrecovered() {
+        for (Map.Entry<Path, Unrecovered> e : unrecovered.entrySet()) {
+            Path target = e.getKey();
+            Unrecovered u = e.getValue();
+            try {
+                publish(u.volumeId(), target, u.context()); // takes the placeholder off first
+                LOG.info("published " + u.volumeId() + " at " + target + " again after " + u.attempts() + " failed attempt(s) since "
+                        + u.since());
+            } catch (Exception failed) {
+                String why = failed.getMessage();
+                unrecovered.computeIfPresent(target, (t, old) -> new Unrecovered(old.volumeId(), old.context(), why, old.since(),
+                        old.attempts() + 1));
+                if (!why.equals(u.reason())) {
+                    LOG.warning("still cannot publish " + u.volumeId() + " at " + target + " again: " + why);
+                }
+            }
+        }
+        return unrecovered.size();
+    }
+
+    /** Recorded volumes a restart could not publish again, by target. */
+    public Map<Path, Unrecovered> unrecovered() {
+        return Map.copyOf(unrecovered);
     }
 
     private Path recordOf(Path target) {
@@ -142,10 +232,17 @@ public final class Volumes {
         context.forEach((k, v) -> r.setProperty("context." + k, v));
         Path f = recordOf(target);
         Path tmp = f.resolveSibling(f.getFileName() + ".tmp");
-        try (var out = Files.newOutputStream(tmp)) {
-            r.store(out, "published by csi-driver-erofs");
+        try {
+            Files.deleteIfExists(tmp);
+            try (var out = Channels.newOutputStream(FileChannel.open(tmp,
+                    Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                    OwnerOnly.FILE_MODE))) {
+                r.store(out, "published by csi-driver-erofs");
+            }
+            Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            Files.deleteIfExists(tmp); // a failed write leaves nothing
         }
-        Files.move(tmp, f, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 
     private Object lock(Path target) {
@@ -154,12 +251,65 @@ public final class Volumes {
 
     /**
      * Publishes {@code volumeId} at {@code target}: OK again for the same volume and source,
-     * a conflict for anything else; nothing is left behind on failure.
+     * a conflict for anything else; nothing is left behind on failure. A full disk (ENOSPC in the
+     * state directory) has the content store delete what nothing uses, and the publish is tried
+     * once more; then it fails with {@link NoSpaceException}. A target a restart could not
+     * publish again loses its placeholder first (and gets it back if this fails too).
      */
     public void publish(String volumeId, Path requested, Map<String, String> context)
             throws InvalidVolumeException, ConflictException, TargetException, IOException {
-        VolumeSource source = VolumeSource.parse(context, imageRoot);
         Path target = targets.forPublish(requested);
+        synchronized (lock(target)) {
+            Unrecovered u = unrecovered.get(target);
+            if (u != null && u.volumeId().equals(volumeId)) {
+                detachOurs(target);
+            }
+            try {
+                try {
+                    publishOnce(volumeId, target, context);
+                } catch (IOException e) {
+                    if (!ContentStore.isNoSpace(e)) {
+                        throw e;
+                    }
+                    long free = freeDisk.applyAsLong(64L << 20);
+                    LOG.info("publishing " + volumeId + " at " + target + ": the disk of " + records + " was full; " + free
+                            + " bytes free after deleting unused store files; trying again");
+                    try {
+                        publishOnce(volumeId, target, context);
+                    } catch (IOException again) {
+                        if (!ContentStore.isNoSpace(again)) {
+                            throw again;
+                        }
+                        throw new NoSpaceException("no space left on the disk of the state directory " + records.getParent() + " ("
+                                + describeDisk(records) + ") even after deleting the content store's unused files: free disk "
+                                + "space there, lower --store-budget or --blob-budget, or move --state-dir to a larger disk", again);
+                    }
+                }
+                if (u != null) {
+                    unrecovered.remove(target);
+                }
+            } catch (IOException | InvalidVolumeException | ConflictException | TargetException | RuntimeException e) {
+                if (u != null && u.volumeId().equals(volumeId)) {
+                    placeholder(target);
+                }
+                throw e;
+            }
+        }
+    }
+
+    private static String describeDisk(Path dir) {
+        try {
+            FileStore fs = Files.getFileStore(dir);
+            return fs.getUsableSpace() + " bytes free of " + fs.getTotalSpace();
+        } catch (IOException e) {
+            return "free space unknown";
+        }
+    }
+
+    /** One attempt at publishing at {@code target}, a canonical path. */
+    private void publishOnce(String volumeId, Path target, Map<String, String> context)
+            throws InvalidVolumeException, ConflictException, TargetException, IOException {
+        VolumeSource source = VolumeSource.parse(context, imageRoot);
         synchronized (lock(target)) {
             Published p = byTarget.get(target);
             if (p != null) {
@@ -303,6 +453,7 @@ public final class Volumes {
             }
             detachOurs(target);
             Files.deleteIfExists(recordOf(target));
+            unrecovered.remove(target);
             if (p != null) {
                 byTarget.remove(target);
                 // the volume's blobs stay held while its image mount may stay (the grace period)
@@ -371,6 +522,12 @@ public final class Volumes {
             return null;
         }
         Published p = byTarget.get(target);
+        Unrecovered u = unrecovered.get(target);
+        if (p == null && u != null && u.volumeId().equals(volumeId)) {
+            return new Stats(0, 0, "not published again since the plugin restarted (" + u.attempts() + " attempt(s) since "
+                    + u.since() + "): " + u.reason() + "; retried every " + RETRY_SECONDS + " s, its target fails every access "
+                    + "meanwhile");
+        }
         if (p == null || !p.volumeId().equals(volumeId)) {
             return null;
         }
