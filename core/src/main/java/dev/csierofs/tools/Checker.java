@@ -110,8 +110,11 @@ public final class Checker {
     }
 
     private void problem(String path, String reason) {
+        Problem p = new Problem(path, reason);
         synchronized (problems) {
-            problems.add(new Problem(path, reason));
+            if (!problems.contains(p)) { // a directory that fails to list is found by the walk and by the lookup check
+                problems.add(p);
+            }
         }
     }
 
