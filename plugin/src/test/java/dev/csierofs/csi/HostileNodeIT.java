@@ -36,32 +36,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * recorded volume that cannot be published again after a restart.
  */
 class HostileNodeIT {
-    private static final Path ROOT = Path.of(System.getProperty("project.root", "..")).toAbsolutePath().normalize();
     private static final int MIB = 1 << 20;
-
-    private static Process serve(Path tmp, Path state, Path socket, String... more) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("bin/csi-driver-erofs").toString(), "serve", "--endpoint",
-                "unix://" + socket, "--node-id", "it-node", "--state-dir", state.toString(), "--image-root",
-                tmp.resolve("images").toString(), "--metrics-port", "0"));
-        cmd.addAll(List.of(more));
-        Process p = new ProcessBuilder(cmd)
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(tmp.resolve("serve.log").toFile())).start();
-        long deadline = System.nanoTime() + 180_000_000_000L; // the first start after a build records the class cache
-        while (true) {
-            assertTrue(p.isAlive(), "serve exited: " + Files.readString(tmp.resolve("serve.log")));
-            assertTrue(System.nanoTime() < deadline, "serve not ready within 180 s");
-            if (Files.exists(socket)) {
-                try (UnixSocketClient c = new UnixSocketClient(socket.toString())) {
-                    if (c.identity().probe(ProbeRequest.getDefaultInstance()).getReady().getValue()) {
-                        return p;
-                    }
-                } catch (RuntimeException notYet) {
-                    // socket not accepting yet
-                }
-            }
-            Thread.sleep(100);
-        }
-    }
 
     private static NodePublishVolumeRequest publish(String id, Path target, String image) {
         return NodePublishVolumeRequest.newBuilder().setVolumeId(id).setTargetPath(target.toString()).setReadonly(true)
@@ -191,7 +166,7 @@ class HostileNodeIT {
             Files.writeString(state.resolve("store/index/old.idx"), "");
             run("chmod", "-R", "go+rX", state.toString());
             Path socket = tmp.resolve("csi/csi.sock");
-            plugin = serve(tmp, state, socket);
+            plugin = PluginRestartIT.serve(tmp, state, socket);
             List<Path> targets = new ArrayList<>();
             for (int i = 0; i < 5; i++) {
                 targets.add(Files.createDirectories(tmp.resolve("pods/uid-" + i + "/volumes/kubernetes.io~csi/pv")).resolve("mount"));
@@ -291,7 +266,7 @@ class HostileNodeIT {
         Path state = tmp.resolve("state");
         Path socket = tmp.resolve("csi/csi.sock");
         Path target = Files.createDirectories(tmp.resolve("pods/uid-0/volumes/kubernetes.io~csi/pv")).resolve("mount");
-        Process plugin = serve(tmp, state, socket);
+        Process plugin = PluginRestartIT.serve(tmp, state, socket);
         try {
             try (UnixSocketClient c = new UnixSocketClient(socket.toString())) {
                 c.node().nodePublishVolume(publish("vol-0", target, "one.erofs"));
@@ -303,7 +278,7 @@ class HostileNodeIT {
             assertEquals(one, hashes(target));
             plugin.destroyForcibly().waitFor();
             Path away = Files.move(tmp.resolve("images/one.erofs"), tmp.resolve("one.erofs.away"));
-            plugin = serve(tmp, state, socket, "--metrics-port", Integer.toString(port));
+            plugin = PluginRestartIT.serve(tmp, state, socket, "--metrics-port", Integer.toString(port));
             String metrics = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
                     java.net.URI.create("http://localhost:" + port + "/q/metrics")).build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString()).body();

@@ -32,8 +32,13 @@ class PluginRestartIT {
     private static final Path ROOT = Path.of(System.getProperty("project.root", "..")).toAbsolutePath().normalize();
 
     private static Process serve(Path tmp, Path socket, String... more) throws Exception {
+        return serve(tmp, tmp.resolve("state"), socket, more);
+    }
+
+    /** Starts the packaged plugin (log in {@code tmp/serve.log}, images in {@code tmp/images}) and waits until Probe says ready. */
+    static Process serve(Path tmp, Path state, Path socket, String... more) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("bin/csi-driver-erofs").toString(), "serve", "--endpoint",
-                "unix://" + socket, "--node-id", "it-node", "--state-dir", tmp.resolve("state").toString(), "--image-root",
+                "unix://" + socket, "--node-id", "it-node", "--state-dir", state.toString(), "--image-root",
                 tmp.resolve("images").toString(), "--metrics-port", "0"));
         cmd.addAll(List.of(more));
         Process p = new ProcessBuilder(cmd)
