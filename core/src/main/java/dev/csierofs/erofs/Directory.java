@@ -93,17 +93,30 @@ public final class Directory {
             return end;
         }
 
-        /** Compares entry i's name, up to its first NUL as the kernel's lookup does, with {@code name}. */
-        int compare(int i, byte[] name) throws ErofsException {
+        /** Where the last {@link #compare} found the names to differ (or the entry's name to end). */
+        int matched;
+
+        /**
+         * Compares {@code name} with entry i's name (up to its first NUL) as the kernel's lookup
+         * does: from byte {@code from} on, a prefix the binary search takes both to share. In a
+         * directory whose names are out of order that skip decides what is found; we find what the
+         * kernel finds. Returns the sign of {@code name} against the entry; sets {@link #matched}.
+         */
+        int compare(int i, byte[] name, int from) throws ErofsException {
             int s = nameOff(i);
             int end = nameEnd(i, true);
-            for (int k = s; k < end; k++) {
-                if (b[k] == 0) {
-                    end = k;
-                    break;
+            int k = from;
+            while (s + k < end && b[s + k] != 0) {
+                int q = k < name.length ? name[k] & 0xff : 0;
+                int d = b[s + k] & 0xff;
+                if (q != d) {
+                    matched = k;
+                    return q > d ? 1 : -1;
                 }
+                k++;
             }
-            return Arrays.compareUnsigned(b, s, end, name, 0, name.length);
+            matched = k;
+            return k >= name.length ? 0 : 1;
         }
 
         Dirent entry(int i) throws ErofsException {
@@ -121,34 +134,43 @@ public final class Directory {
         if (name.length == 0 || name.length > 255) {
             return Optional.empty();
         }
+        // the kernel's two binary searches (fs/erofs/namei.c): over blocks by their first name, then
+        // within the candidate block, each skipping the prefix both bounds have matched so far
         long lo = 0, hi = blocks - 1;
+        int loPrefix = 0, hiPrefix = 0;
         Block candidate = null;
         while (lo <= hi) {
             long mid = (lo + hi) >>> 1;
             Block blk = new Block(mid);
-            int c = blk.compare(0, name);
+            int c = blk.compare(0, name, Math.min(loPrefix, hiPrefix));
             if (c == 0) {
                 return Optional.of(blk.entry(0));
-            } else if (c > 0) {
+            } else if (c < 0) {
                 hi = mid - 1;
+                hiPrefix = blk.matched;
             } else {
                 candidate = blk;
                 lo = mid + 1;
+                loPrefix = blk.matched;
             }
         }
         if (candidate == null) {
             return Optional.empty();
         }
         int l = 1, h = candidate.count - 1;
+        loPrefix = 0;
+        hiPrefix = 0;
         while (l <= h) {
             int mid = (l + h) >>> 1;
-            int c = candidate.compare(mid, name);
+            int c = candidate.compare(mid, name, Math.min(loPrefix, hiPrefix));
             if (c == 0) {
                 return Optional.of(candidate.entry(mid));
-            } else if (c > 0) {
+            } else if (c < 0) {
                 h = mid - 1;
+                hiPrefix = candidate.matched;
             } else {
                 l = mid + 1;
+                loPrefix = candidate.matched;
             }
         }
         return Optional.empty();
