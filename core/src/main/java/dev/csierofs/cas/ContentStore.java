@@ -971,23 +971,10 @@ public final class ContentStore implements AutoCloseable {
             r.run();
         }
         synchronized (this) {
-            long freed = 0;
-            List<Entry> victims = new ArrayList<>();
-            for (Entry e : entries.values()) {
-                if (usable + freed >= need) {
-                    break;
-                }
-                if (e.pins == 0 && e.committed) {
-                    victims.add(e);
-                    freed += e.size;
-                }
-            }
-            for (Entry e : victims) {
-                remove(e);
-                evictions.incrementAndGet();
-            }
-            if (!victims.isEmpty()) {
-                LOG.info("content store " + root + ": deleted " + victims.size() + " unused file(s) (" + freed
+            int before = entries.size();
+            long freed = evictUnused(need - usable);
+            if (freed > 0) {
+                LOG.info("content store " + root + ": deleted " + (before - entries.size()) + " unused file(s) (" + freed
                         + " bytes) because its disk is nearly full");
             }
         }
@@ -1051,13 +1038,16 @@ public final class ContentStore implements AutoCloseable {
 
     /** Evicts least recently used files nothing holds until {@code need} more bytes fit. Holds the lock. */
     private void makeRoom(long need) {
-        if (bytes + need <= budget) {
-            return;
+        if (bytes + need > budget) {
+            evictUnused(bytes + need - budget);
         }
-        Iterator<Entry> it = entries.values().iterator();
+    }
+
+    /** Deletes least recently used files nothing holds until {@code toFree} bytes are freed (or none is left). Holds the lock. */
+    private long evictUnused(long toFree) {
         List<Entry> victims = new ArrayList<>();
         long freed = 0;
-        while (it.hasNext() && bytes - freed + need > budget) {
+        for (Iterator<Entry> it = entries.values().iterator(); it.hasNext() && freed < toFree; ) {
             Entry e = it.next();
             if (e.pins == 0 && e.committed) {
                 victims.add(e);
@@ -1068,6 +1058,7 @@ public final class ContentStore implements AutoCloseable {
             remove(e);
             evictions.incrementAndGet();
         }
+        return freed;
     }
 
     /** Forgets and deletes an entry. Holds the lock; the file goes even if someone still has it open (Unix semantics). */
